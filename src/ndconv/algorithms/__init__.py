@@ -1,0 +1,87 @@
+"""The table of convolution algorithms.
+
+Every algorithm computes the same thing with the same signature::
+
+    run(x, w, spec) -> out
+
+``x`` is the unpadded input ``(N, C_in, *in_spatial)`` and ``w`` the weight
+``(C_out, C_in // groups, *kernel)``, both already in the compute dtype;
+``spec`` is the checked :class:`~ndconv._shapes.ConvSpec` (padding, padding
+mode, stride, dilation, groups). The result is ``(N, C_out, *out_spatial)``
+without bias. Transposed convolutions and gradients are expressed as forward
+convolutions, so each algorithm serves them too.
+
+The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
+
+>>> sorted(ALGORITHMS)
+['numpy', 'reference']
+>>> get_algorithm("refernce")
+Traceback (most recent call last):
+ValueError: algorithm='refernce' is not valid; expected one of 'auto', 'numpy', 'reference' (did you mean 'reference'?)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._shapes import ConvSpec, check_choice
+from .reference import correlate_reference
+from .vectorized import correlate_vectorized
+
+RunFunction = Callable[[np.ndarray, np.ndarray, ConvSpec], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One way to compute a convolution.
+
+    Attributes
+    ----------
+    name : str
+        The value users pass as ``algorithm=``.
+    run : callable
+        ``run(x, w, spec) -> out``, the contract in this module's docstring.
+    supports : callable
+        ``supports(spec) -> bool``: whether ``run`` handles this spec.
+    summary : str
+        One line for listings.
+    """
+
+    name: str
+    run: RunFunction
+    supports: Callable[[ConvSpec], bool]
+    summary: str
+
+
+def _any_spec(spec: ConvSpec) -> bool:
+    return True
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    algorithm.name: algorithm
+    for algorithm in (
+        Algorithm(
+            "reference",
+            correlate_reference,
+            _any_spec,
+            "one dot product per output element; the readable oracle",
+        ),
+        Algorithm(
+            "numpy",
+            correlate_vectorized,
+            _any_spec,
+            "NumPy strided views and batched matmul, looping over the shorter axis",
+        ),
+    )
+}
+
+
+def get_algorithm(name: object) -> Algorithm:
+    """Return the registered algorithm called ``name`` (``"auto"`` is the planner's)."""
+    check_choice(name, ("auto", *sorted(ALGORITHMS)), "algorithm")
+    if name == "auto":
+        raise ValueError("algorithm='auto' is resolved by ndconv.planner, not looked up")
+    return ALGORITHMS[name]  # type: ignore[index]
