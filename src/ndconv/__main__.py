@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import correlate
-from .algorithms.reference import window
 from ._shapes import conv_spec
+from .algorithms.reference import window
 from .examples import format_matrix, seed_image, seed_kernel
+
+
+def _term(value: float) -> str:
+    return f"({value:g})" if value < 0 else f"{value:g}"
 
 
 def main() -> None:
@@ -20,7 +24,7 @@ def main() -> None:
     print("\neach output = sum(patch * kernel):")
     for position in np.ndindex(*feature_map.shape):
         patch = image[window(position, spec)]
-        terms = " + ".join(f"{p:g}*{k:g}" for p, k in zip(patch.ravel(), kernel.ravel()))
+        terms = " + ".join(f"{_term(p)}*{_term(k)}" for p, k in zip(patch.ravel(), kernel.ravel()))
         print(f"  out{position} = {terms} = {feature_map[position]:g}")
     print("\nfeature map (3x3):", format_matrix(feature_map), sep="\n")
 

@@ -72,7 +72,6 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, spec: ConvSpec, algorithm: st
     """
     groups, batch = spec.groups, spec.batch
     in_per_group = spec.in_channels // groups
-    out_per_group = spec.out_channels // groups
     # Padded input elements past the last window never meet dy: crop them so
     # the derived output has exactly the kernel's size.
     used = tuple(
@@ -98,5 +97,7 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, spec: ConvSpec, algorithm: st
         padding_mode="zeros",
         out_spatial=spec.kernel,
     )
-    result = execute(np.ascontiguousarray(inputs), np.ascontiguousarray(kernels), derived, algorithm)
+    result = execute(
+        np.ascontiguousarray(inputs), np.ascontiguousarray(kernels), derived, algorithm
+    )
     return np.ascontiguousarray(np.moveaxis(result, 0, 1))  # (C_out, Cin_g, *kernel)

@@ -58,7 +58,8 @@ def resolve_dtypes(
         if kind == "c" and not allow_complex:
             raise TypeError(
                 f"{name} has complex dtype {array.dtype}; this function is defined for real "
-                f"dtypes only (complex inputs work with conv, conv_transpose, correlate and convolve)"
+                f"dtypes only (complex inputs work with conv, conv_transpose, correlate and "
+                f"convolve)"
             )
     joint = np.result_type(*present.values())
     if joint.kind in "biu":

@@ -154,7 +154,8 @@ def per_dim(value: object, ndim: int, name: str, minimum: int) -> tuple[int, ...
         items = list(value)  # type: ignore[call-overload]
         if len(items) != ndim:
             raise ValueError(
-                f"{name} must be an int or a sequence of {ndim} ints (one per spatial dim); "
+                f"{name} must be an int or a sequence of {ndim} int{'s' * (ndim > 1)} "
+                f"(one per spatial dim); "
                 f"got {name}={_show(value)} with {len(items)} entries"
             )
         return tuple(check_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(items))
@@ -168,14 +169,14 @@ def check_choice(value: object, choices: Sequence[str], name: str) -> str:
     'same'
     >>> check_choice("sme", PADDING_STRINGS, "padding")
     Traceback (most recent call last):
-    ValueError: padding='sme' is not valid; expected one of 'valid', 'same', 'full' (did you mean 'same'?)
+    ValueError: padding='sme' is not valid; expected one of ... (did you mean 'same'?)
     """
     if isinstance(value, str) and value in choices:
         return value
     expected = ", ".join(repr(c) for c in choices)
     message = f"{name}={value!r} is not valid; expected one of {expected}"
     if isinstance(value, str):
-        close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
         if close:
             message += f" (did you mean {close[0]!r}?)"
     raise ValueError(message)
@@ -322,7 +323,9 @@ def correlate_padding(mode: str, kernel: Sequence[int]) -> tuple[Pair, ...]:
 # ---------------------------------------------------------------------------
 
 
-def _split_batch(x_shape: tuple[int, ...], w_shape: tuple[int, ...], x_name: str) -> tuple[int, bool]:
+def _split_batch(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], x_name: str
+) -> tuple[int, bool]:
     """Check the ranks of input and weight; return (batch size, batched)."""
     if len(w_shape) < 3:
         raise ValueError(
@@ -409,7 +412,7 @@ def conv_spec(
     (4, 3, 3)
     >>> conv_spec((1, 3, 8, 8), (4, 2, 3, 3))
     Traceback (most recent call last):
-    ValueError: x has 3 channels but w expects w.shape[1] * groups = 2 * 1 = 2 (w.shape=(4, 2, 3, 3), groups=1)
+    ValueError: x has 3 channels but w expects w.shape[1] * groups = 2 * 1 = 2 ...
     """
     x_shape, w_shape = tuple(x_shape), tuple(w_shape)
     batch, batched = _split_batch(x_shape, w_shape, "x")
@@ -599,7 +602,8 @@ def output_shape(
         return spec.input_shape if spec.batched else spec.input_shape[1:]
     if not (is_integer(output_padding) and output_padding == 0):
         raise ValueError(
-            f"output_padding only applies with transposed=True; got output_padding={output_padding!r}"
+            f"output_padding only applies with transposed=True; "
+            f"got output_padding={output_padding!r}"
         )
     return conv_spec(
         xs, ws, stride=stride, padding=padding, dilation=dilation, groups=groups

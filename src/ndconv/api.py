@@ -17,11 +17,11 @@ from numpy.typing import ArrayLike, NDArray
 from ._adjoint import input_gradient, weight_gradient
 from ._dtypes import as_array, resolve_dtypes
 from ._shapes import (
+    CORRELATE_MODES,
     ConvSpec,
     check_choice,
     conv_spec,
     correlate_padding,
-    CORRELATE_MODES,
     transpose_spec,
 )
 from .planner import choose_algorithm, execute
@@ -302,9 +302,10 @@ def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bo
         )
     mode = check_choice(mode, CORRELATE_MODES, "mode")
     if a_.ndim == 0:
-        return (a_.astype(compute) * k_.astype(compute)).astype(result)
-    if k_.size == 0:
-        raise ValueError(f"k must not be empty; got k.shape={k_.shape}")
+        return np.asarray(a_.astype(compute) * k_.astype(compute)).astype(result)
+    for name, array in (("a", a_), ("k", k_)):
+        if array.size == 0:
+            raise ValueError(f"{name} must not be empty; got {name}.shape={array.shape}")
     if mode == "valid" and any(m < n for m, n in zip(a_.shape, k_.shape)):
         raise ValueError(
             f"mode='valid' needs k no larger than a along every axis; got a.shape={a_.shape} "
@@ -323,7 +324,9 @@ def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bo
     return out[0, 0].astype(result, copy=False)
 
 
-def correlate(a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: str = "auto") -> NDArray:
+def correlate(
+    a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: str = "auto"
+) -> NDArray:
     """Cross-correlate two N-D arrays without batch or channel axes.
 
     ``out[i] = sum_j a[i + j] * k[j]`` over the kernel's indices ``j``: the
@@ -374,7 +377,9 @@ def correlate(a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: st
     return _plain_correlation(a, k, mode, algorithm, flip=False)
 
 
-def convolve(a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: str = "auto") -> NDArray:
+def convolve(
+    a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: str = "auto"
+) -> NDArray:
     """Convolve two N-D arrays as mathematics does: the kernel is flipped.
 
     ``convolve(a, k) == correlate(a, k[::-1, ::-1, ...])``, the numbers of

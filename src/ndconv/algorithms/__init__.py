@@ -17,7 +17,7 @@ The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
 ['numpy', 'reference']
 >>> get_algorithm("refernce")
 Traceback (most recent call last):
-ValueError: algorithm='refernce' is not valid; expected one of 'auto', 'numpy', 'reference' (did you mean 'reference'?)
+ValueError: algorithm='refernce' is not valid; expected one of ... (did you mean 'reference'?)
 """
 
 from __future__ import annotations
