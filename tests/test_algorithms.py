@@ -63,7 +63,7 @@ def test_every_algorithm_declares_support_and_a_summary():
 
 
 def test_unknown_algorithm_lists_the_valid_names():
-    with pytest.raises(ValueError, match=r"expected one of 'auto', 'numpy', 'reference'"):
+    with pytest.raises(ValueError, match=r"expected one of 'auto', 'direct', 'numpy', 'reference'"):
         get_algorithm("winograd")
 
 

@@ -59,6 +59,7 @@ def input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, algorithm: str
             for d, k, size, n in zip(spec.dilation, spec.kernel, padded, spread.shape[2:])
         ),
         padding_mode="zeros",
+        dtype=spec.dtype,
         out_spatial=padded,
     )
     dx_padded = execute(spread, np.ascontiguousarray(swapped), derived, algorithm)
@@ -95,6 +96,7 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, spec: ConvSpec, algorithm: st
         dilation=spec.stride,
         padding=((0, 0),) * spec.ndim,
         padding_mode="zeros",
+        dtype=spec.dtype,
         out_spatial=spec.kernel,
     )
     result = execute(

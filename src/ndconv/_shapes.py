@@ -34,6 +34,7 @@ PADDING_STRINGS = ("valid", "same", "full")
 CORRELATE_MODES = ("valid", "same", "full")
 
 Pair = tuple[int, int]
+DEFAULT_DTYPE = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ConvSpec:
         One of ``PADDING_MODES``.
     batched : bool
         Whether the caller's arrays carry a batch axis.
+    dtype : numpy.dtype
+        The dtype the convolution is computed in (see :mod:`ndconv._dtypes`).
 
     Examples
     --------
@@ -77,6 +80,7 @@ class ConvSpec:
     padding_mode: str
     out_spatial: tuple[int, ...]
     batched: bool = True
+    dtype: np.dtype = DEFAULT_DTYPE
 
     @property
     def ndim(self) -> int:
@@ -199,7 +203,8 @@ def check_shape(shape: object, name: str) -> tuple[int, ...]:
     """
     if not _is_sequence(shape):
         raise TypeError(f"{name} must be a sequence of ints; got {shape!r}")
-    return tuple(check_int(v, f"{name}[{i}]", minimum=0) for i, v in enumerate(shape))  # type: ignore[union-attr]
+    items: list[object] = list(shape)  # type: ignore[call-overload]
+    return tuple(check_int(v, f"{name}[{i}]", minimum=0) for i, v in enumerate(items))
 
 
 # ---------------------------------------------------------------------------
@@ -405,6 +410,7 @@ def conv_spec(
     groups: object = 1,
     padding_mode: object = "zeros",
     bias_shape: Sequence[int] | None = None,
+    dtype: np.dtype = DEFAULT_DTYPE,
 ) -> ConvSpec:
     """Validate the arguments of a forward convolution and return its spec.
 
@@ -456,6 +462,7 @@ def conv_spec(
         padding_mode=mode,
         out_spatial=out_spatial,
         batched=batched,
+        dtype=dtype,
     )
 
 
@@ -469,6 +476,7 @@ def transpose_spec(
     dilation: object = 1,
     groups: object = 1,
     bias_shape: Sequence[int] | None = None,
+    dtype: np.dtype = DEFAULT_DTYPE,
 ) -> ConvSpec:
     """Validate a transposed convolution; return the forward spec it is the adjoint of.
 
@@ -539,6 +547,7 @@ def transpose_spec(
         padding_mode="zeros",
         out_spatial=x_spatial,
         batched=batched,
+        dtype=dtype,
     )
 
 

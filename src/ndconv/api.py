@@ -144,7 +144,7 @@ def conv(
     compute, result = resolve_dtypes({"x": x_, "w": w_, "bias": b_})
     spec = conv_spec(
         x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        padding_mode=padding_mode, bias_shape=None if b_ is None else b_.shape,
+        padding_mode=padding_mode, bias_shape=None if b_ is None else b_.shape, dtype=compute,
     )
     choose_algorithm(spec, algorithm)
     out = execute(_batched(x_, spec, compute), w_.astype(compute, copy=False), spec, algorithm)
@@ -212,6 +212,7 @@ def conv_transpose(
     spec = transpose_spec(
         x_.shape, w_.shape, stride=stride, padding=padding, output_padding=output_padding,
         dilation=dilation, groups=groups, bias_shape=None if b_ is None else b_.shape,
+        dtype=compute,
     )
     choose_algorithm(spec, algorithm)
     out = input_gradient(
@@ -276,7 +277,7 @@ def conv_grad(
     compute, result = resolve_dtypes({"dy": dy_, "x": x_, "w": w_}, allow_complex=False)
     spec = conv_spec(
         x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        padding_mode=padding_mode,
+        padding_mode=padding_mode, dtype=compute,
     )
     if dy_.shape != spec.output_shape:
         raise ValueError(
@@ -312,7 +313,7 @@ def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bo
             f"and k.shape={k_.shape} (use mode='same' or 'full')"
         )
     pads = correlate_padding(mode, k_.shape)
-    spec = conv_spec((1, 1, *a_.shape), (1, 1, *k_.shape), padding=pads)
+    spec = conv_spec((1, 1, *a_.shape), (1, 1, *k_.shape), padding=pads, dtype=compute)
     choose_algorithm(spec, algorithm)
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
     out = execute(

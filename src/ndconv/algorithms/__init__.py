@@ -14,7 +14,7 @@ convolutions, so each algorithm serves them too.
 The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
 
 >>> sorted(ALGORITHMS)
-['numpy', 'reference']
+['direct', 'numpy', 'reference']
 >>> get_algorithm("refernce")
 Traceback (most recent call last):
 ValueError: algorithm='refernce' is not valid; expected one of ... (did you mean 'reference'?)
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._shapes import ConvSpec, check_choice
+from .direct import correlate_direct, supports_direct
 from .reference import correlate_reference
 from .vectorized import correlate_vectorized
 
@@ -68,6 +69,12 @@ ALGORITHMS: dict[str, Algorithm] = {
             correlate_reference,
             _any_spec,
             "one dot product per output element; the readable oracle",
+        ),
+        Algorithm(
+            "direct",
+            correlate_direct,
+            supports_direct,
+            "numba-compiled loops, kernel taps unrolled, vectorised along output rows",
         ),
         Algorithm(
             "numpy",

@@ -1,0 +1,93 @@
+"""The compiled direct algorithm (ndconv.algorithms.direct): every code path of the generator."""
+
+import numpy as np
+import pytest
+
+from ndconv._shapes import conv_spec
+from ndconv.algorithms import ALGORITHMS
+from ndconv.algorithms.direct import (
+    UNROLL_TAPS,
+    compiled_kernel,
+    correlate_direct,
+    kernel_source,
+    supports_direct,
+    unrolled_axes,
+)
+
+# Kernel shapes that reach each branch: all taps unrolled, leading axes looped, nothing unrolled.
+BRANCHES = {
+    "all unrolled": (3, 3),
+    "leading axis looped": (3, 5, 5),
+    "nothing unrolled": (UNROLL_TAPS + 3,),
+}
+
+
+@pytest.mark.parametrize("kernel", list(BRANCHES.values()), ids=list(BRANCHES))
+@pytest.mark.parametrize("stride", [1, 2])
+def test_each_generator_branch_matches_the_reference(kernel, stride):
+    rng = np.random.default_rng(len(kernel) * 10 + stride)
+    ndim = len(kernel)
+    size = tuple(2 * k + 3 for k in kernel)
+    spec = conv_spec((2, 4, *size), (6, 2, *kernel), stride=stride, dilation=(2,) * ndim,
+                     groups=2, padding=1, padding_mode="reflect")
+    x, w = rng.standard_normal(spec.input_shape), rng.standard_normal(spec.weight_shape)
+    reduction = 2 * int(np.prod(kernel))
+    np.testing.assert_allclose(correlate_direct(x, w, spec),
+                               ALGORITHMS["numpy"].run(x, w, spec), rtol=1e-11,
+                               atol=1e-13 * reduction)
+
+
+def test_long_rows_are_split_into_blocks():
+    # One channel, one row of 10 000 outputs: several parallel blocks must tile the row exactly.
+    rng = np.random.default_rng(0)
+    spec = conv_spec((1, 1, 10_002), (1, 1, 3))
+    x, w = rng.standard_normal(spec.input_shape), rng.standard_normal(spec.weight_shape)
+    np.testing.assert_allclose(correlate_direct(x, w, spec), ALGORITHMS["numpy"].run(x, w, spec),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+def test_dtypes_are_kept(dtype):
+    spec = conv_spec((1, 1, 6), (1, 1, 3), dtype=np.dtype(dtype))
+    x = np.arange(6).astype(dtype).reshape(1, 1, 6)
+    if np.iscomplexobj(x):
+        x = x * (1 + 2j)
+    w = np.array([[[1, 0, -1]]], dtype=dtype)
+    out = correlate_direct(x, w, spec)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ALGORITHMS["reference"].run(x, w, spec))
+
+
+def test_longdouble_is_not_supported():
+    assert not supports_direct(conv_spec((1, 1, 6), (1, 1, 3), dtype=np.dtype(np.longdouble)))
+    assert supports_direct(conv_spec((1, 1, 6), (1, 1, 3), dtype=np.dtype(np.float32)))
+
+
+def test_unrolled_taps_stay_within_budget():
+    for kernel in [(3, 3), (7, 7), (8, 8), (9, 9), (4, 4, 4), (2, 70), (200,)]:
+        count = unrolled_axes(kernel)
+        assert int(np.prod(kernel[len(kernel) - count:])) <= UNROLL_TAPS
+
+
+def test_generated_source_reads_each_tap_from_its_own_row_view():
+    source = kernel_source((3, 3), unit_stride=True)
+    assert source.count("x8 = xp[") == 1 and "x9" not in source
+    assert "orow[j] = w0 * x0[j] +" in source
+
+
+def test_compiled_kernels_are_reused():
+    assert compiled_kernel((2, 2), True) is compiled_kernel((2, 2), True)
+
+
+def test_kernels_compile_without_a_writable_cache(tmp_path, monkeypatch):
+    # A directory below a regular file cannot be created, even by root.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("NDCONV_CACHE_DIR", str(blocker / "cache"))
+    from ndconv.algorithms import direct
+
+    assert direct._cache_dir() is None
+    monkeypatch.setattr(direct, "_COMPILED", {})
+    spec = conv_spec((1, 1, 5), (1, 1, 2))
+    out = correlate_direct(np.arange(5.0).reshape(1, 1, 5), np.ones((1, 1, 2)), spec)
+    np.testing.assert_array_equal(out, [[[1.0, 3.0, 5.0, 7.0]]])
