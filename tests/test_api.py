@@ -210,6 +210,6 @@ def test_non_numeric_input_is_rejected_before_work():
 
 def test_public_names():
     assert sorted(ndconv.__all__) == sorted(
-        ["__version__", "conv", "conv_grad", "conv_transpose", "convolve", "correlate",
-         "output_shape"]
+        ["Plan", "__version__", "autotune", "conv", "conv_grad", "conv_transpose", "convolve",
+         "correlate", "output_shape", "plan"]
     )

@@ -1,22 +1,134 @@
-"""The planner (ndconv.planner): which algorithm runs a spec."""
+"""The planner (ndconv.planner): estimates, the evidence it returns, and autotune mode."""
+
+import json
 
 import numpy as np
 import pytest
 
+import ndconv
+from ndconv import planner
 from ndconv._shapes import conv_spec
-from ndconv.planner import DEFAULT_ALGORITHM, choose_algorithm, execute
+from ndconv.algorithms import ALGORITHMS, direct
+from ndconv.algorithms.costs import DEFAULT_MACHINE, direct_cost, vectorized_cost
+from ndconv.algorithms.direct import setup_seconds
 
 
-def test_auto_picks_the_default_algorithm():
-    assert choose_algorithm(conv_spec((1, 1, 8), (1, 1, 3))).name == DEFAULT_ALGORITHM
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NDCONV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(planner, "_MEASURED", {})
+    return tmp_path
 
 
-@pytest.mark.parametrize("name", ["reference", "numpy"])
-def test_a_named_algorithm_is_honoured(name):
-    assert choose_algorithm(conv_spec((1, 1, 8), (1, 1, 3)), name).name == name
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kwargs", "expected"),
+    [
+        ((1, 1, 2048, 2048), (1, 1, 3, 3), {}, "direct"),
+        ((1, 1, 1_000_000), (1, 1, 7), {}, "direct"),
+        ((16, 64, 56, 56), (64, 1, 3, 3), {"groups": 64, "padding": 1}, "direct"),
+        ((16, 64, 56, 56), (64, 64, 1, 1), {}, "numpy"),
+        ((16, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, "numpy"),
+    ],
+)
+def test_steady_state_costs_follow_the_measured_regimes(x_shape, w_shape, kwargs, expected):
+    # Regimes measured in docs/benchmarks.md: compiled loops for few channels, BLAS for many.
+    # Compared without one-time setup, which depends on what this process has compiled.
+    spec = conv_spec(x_shape, w_shape, dtype=np.dtype(np.float32), **kwargs)
+    steady = {"direct": direct_cost(spec), "numpy": vectorized_cost(spec)}
+    assert min(steady, key=steady.get) == expected
+
+
+def test_compiling_is_charged_only_until_the_kernel_is_ready(monkeypatch, tmp_path):
+    monkeypatch.setenv("NDCONV_CACHE_DIR", str(tmp_path))
+    spec = conv_spec((1, 1, 40, 40), (1, 1, 6, 7), dtype=np.dtype(np.float32))
+    assert setup_seconds(spec) == DEFAULT_MACHINE.compile_seconds
+    ALGORITHMS["direct"].run(np.ones(spec.input_shape, np.float32),
+                             np.ones(spec.weight_shape, np.float32), spec)
+    assert setup_seconds(spec) == 0
+    # Another process would find the kernel in the cache directory.
+    monkeypatch.setattr(direct, "_READY", set())
+    assert setup_seconds(spec) == DEFAULT_MACHINE.cached_load_seconds
+
+
+def test_a_small_one_off_call_does_not_wait_for_a_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("NDCONV_CACHE_DIR", str(tmp_path))
+    assert ndconv.plan((1, 1, 9, 9), (1, 1, 5, 4)).algorithm == "numpy"
+
+
+def test_plan_returns_its_evidence():
+    p = ndconv.plan((1, 3, 64, 64), (8, 3, 3, 3), "float64", padding="same")
+    assert p.algorithm == min(p.estimates, key=p.estimates.get)
+    assert set(p.estimates) == {"direct", "numpy"}
+    assert not p.measured
+    assert p.reason == "lowest estimated cost of 2 candidates"
+    assert p.workspace_bytes == 1 * 3 * 66 * 66 * 8
+
+
+def test_plan_validates_like_conv():
+    with pytest.raises(ValueError, match="x has 3 channels"):
+        ndconv.plan((1, 3, 8, 8), (4, 2, 3, 3))
+
+
+def test_a_requested_algorithm_is_honoured():
+    p = ndconv.plan((1, 1, 8), (1, 1, 3), algorithm="reference")
+    assert (p.algorithm, p.reason) == ("reference", "requested by the caller")
+
+
+def test_unsupported_request_is_refused_with_the_reason():
+    spec = conv_spec((1, 1, 8), (1, 1, 3), dtype=np.dtype(np.longdouble))
+    with pytest.raises(ValueError, match=r"algorithm=.direct. does not support"):
+        planner.plan_spec(spec, "direct")
+    assert planner.plan_spec(spec).algorithm == "numpy"
+
+
+def test_longdouble_runs_through_auto():
+    x = np.arange(6, dtype=np.longdouble).reshape(1, 1, 6)
+    out = ndconv.conv(x, np.ones((1, 1, 3), np.longdouble))
+    assert out.dtype == np.longdouble
+    np.testing.assert_array_equal(out, [[[3, 6, 9, 12]]])
+
+
+def test_autotune_measures_once_and_remembers_on_disk(fresh_cache, monkeypatch):
+    spec = conv_spec((1, 2, 20, 20), (3, 2, 3, 3), dtype=np.dtype(np.float32))
+    with ndconv.autotune():
+        first = planner.plan_spec(spec)
+    assert first.measured
+    assert set(first.estimates) == {"direct", "numpy"}
+    assert first.algorithm == min(first.estimates, key=first.estimates.get)
+    stored = json.loads((fresh_cache / "autotune" / "autotune.json").read_text())
+    assert list(stored.values()) == [first.estimates]
+
+    # A new process (empty memory) reads the file instead of timing again.
+    monkeypatch.setattr(planner, "_MEASURED", {})
+    monkeypatch.setattr(planner, "_time", lambda *args: pytest.fail("timed again"))
+    with ndconv.autotune():
+        again = planner.plan_spec(spec)
+    assert again.estimates == first.estimates
+
+
+def test_autotune_is_scoped_to_the_block(fresh_cache):
+    spec = conv_spec((1, 2, 20, 20), (3, 2, 3, 3), dtype=np.dtype(np.float32))
+    with ndconv.autotune():
+        pass
+    assert not planner.plan_spec(spec).measured
+
+
+def test_a_damaged_autotune_file_is_measured_again(fresh_cache):
+    (fresh_cache / "autotune").mkdir()
+    (fresh_cache / "autotune" / "autotune.json").write_text("{not json")
+    spec = conv_spec((1, 1, 30), (1, 1, 3), dtype=np.dtype(np.float64))
+    with ndconv.autotune():
+        assert planner.plan_spec(spec).measured
 
 
 def test_execute_runs_the_chosen_algorithm():
     spec = conv_spec((1, 1, 4), (1, 1, 2))
-    out = execute(np.arange(4.0).reshape(1, 1, 4), np.ones((1, 1, 2)), spec, "reference")
+    out = planner.execute(np.arange(4.0).reshape(1, 1, 4), np.ones((1, 1, 2)), spec, "reference")
     np.testing.assert_array_equal(out, [[[1.0, 3.0, 5.0]]])
+
+
+def test_every_algorithm_estimates_a_positive_cost_and_workspace():
+    spec = conv_spec((2, 4, 9, 9), (6, 2, 3, 3), groups=2, padding=1)
+    for algorithm in ALGORITHMS.values():
+        assert algorithm.cost(spec) > 0
+        assert algorithm.workspace(spec) >= 0

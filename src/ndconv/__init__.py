@@ -13,15 +13,19 @@ passes give PyTorch's numbers.
 
 from ._shapes import output_shape
 from .api import conv, conv_grad, conv_transpose, convolve, correlate
+from .planner import Plan, autotune, plan
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Plan",
     "__version__",
+    "autotune",
     "conv",
     "conv_grad",
     "conv_transpose",
     "convolve",
     "correlate",
     "output_shape",
+    "plan",
 ]

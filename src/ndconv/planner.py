@@ -1,18 +1,150 @@
-"""Choosing an algorithm for a spec, and running it.
+"""Choosing an algorithm for a convolution, with the evidence for the choice.
 
-For now ``"auto"`` picks the vectorised NumPy algorithm, which handles every
-spec; the cost model and autotuning that choose among faster algorithms plug
-in here without changing any caller.
+``"auto"`` ranks every algorithm of :data:`ndconv.algorithms.ALGORITHMS` that
+supports the spec by its estimated cost (:mod:`ndconv.algorithms.costs`) and
+picks the cheapest; the reference loop is only a candidate when nothing else
+supports the spec. A kernel that must still be compiled is charged a share of
+the compile time, so one-off small calls do not wait for a compiler. Inside
+``with ndconv.autotune():`` the candidates are timed instead, once per spec,
+and the winner is remembered in memory and in the on-disk cache
+(:mod:`ndconv._cache`), like cuDNN's benchmark mode or FFTW's wisdom.
+
+>>> import ndconv
+>>> p = ndconv.plan((1, 1, 512, 512), (1, 1, 3, 3), "float32", padding="same")
+>>> sorted(p.estimates)
+['direct', 'numpy']
+>>> p.algorithm == min(p.estimates, key=p.estimates.get)
+True
 """
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
 
-from ._shapes import ConvSpec
+import numpy as np
+from numpy.typing import DTypeLike
+
+from ._cache import cache_dir, write_atomically
+from ._dtypes import resolve_dtypes
+from ._shapes import ConvSpec, conv_spec
 from .algorithms import ALGORITHMS, Algorithm, get_algorithm
 
-DEFAULT_ALGORITHM = "numpy"
+_AUTOTUNING: ContextVar[bool] = ContextVar("ndconv_autotuning", default=False)
+# The autotune cache: spec key -> measured seconds per candidate. Loaded lazily
+# from, and written through to, autotune.json in the cache directory.
+_MEASURED: dict[str, dict[str, float]] = {}
+_MEASURED_LOCK = threading.Lock()
+_AUTOTUNE_FILE = "autotune.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The algorithm chosen for a convolution, and why.
+
+    Attributes
+    ----------
+    algorithm : str
+        The name that will run.
+    estimates : dict of str to float
+        Seconds per candidate: estimated by the cost model, or measured when
+        ``measured`` is true.
+    measured : bool
+        Whether ``estimates`` are timings (autotune) rather than estimates.
+    reason : str
+        One sentence on why ``algorithm`` was chosen.
+    workspace_bytes : int
+        Memory the chosen algorithm allocates beyond the output.
+    """
+
+    algorithm: str
+    estimates: dict[str, float]
+    measured: bool
+    reason: str
+    workspace_bytes: int
+
+
+def _candidates(spec: ConvSpec) -> list[Algorithm]:
+    supported = [a for name, a in ALGORITHMS.items() if name != "reference" and a.supports(spec)]
+    return supported or [ALGORITHMS["reference"]]
+
+
+def _spec_key(spec: ConvSpec) -> str:
+    fields = asdict(spec)
+    fields.pop("batched")
+    fields["dtype"] = str(spec.dtype)
+    return json.dumps(fields, sort_keys=True)
+
+
+def _load_measured() -> None:
+    directory = cache_dir("autotune")
+    if directory is None or _MEASURED:
+        return
+    # No cache yet, or a damaged one: measure again.
+    with contextlib.suppress(OSError, ValueError):
+        _MEASURED.update(json.loads((directory / _AUTOTUNE_FILE).read_text()))
+
+
+def _store_measured() -> None:
+    directory = cache_dir("autotune")
+    if directory is not None:
+        write_atomically(directory / _AUTOTUNE_FILE, json.dumps(_MEASURED, indent=1))
+
+
+def _time(algorithm: Algorithm, x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> float:
+    algorithm.run(x, w, spec)  # warm up: compile, fault pages in
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        algorithm.run(x, w, spec)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _measure(spec: ConvSpec, candidates: Sequence[Algorithm]) -> dict[str, float]:
+    key = _spec_key(spec)
+    with _MEASURED_LOCK:
+        _load_measured()
+        if key in _MEASURED and set(_MEASURED[key]) == {a.name for a in candidates}:
+            return _MEASURED[key]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(spec.input_shape).astype(spec.dtype)
+    w = rng.standard_normal(spec.weight_shape).astype(spec.dtype)
+    timings = {a.name: _time(a, x, w, spec) for a in candidates}
+    with _MEASURED_LOCK:
+        _MEASURED[key] = timings
+        _store_measured()
+    return timings
+
+
+def plan_spec(spec: ConvSpec, requested: str = "auto") -> Plan:
+    """The :class:`Plan` for a checked spec (``requested`` is "auto" or a name)."""
+    if requested != "auto":
+        algorithm = get_algorithm(requested)
+        if not algorithm.supports(spec):
+            raise ValueError(
+                f"algorithm={requested!r} does not support this convolution "
+                f"(dtype {spec.dtype}); use algorithm='auto'"
+            )
+        return Plan(requested, {requested: algorithm.cost(spec)}, False,
+                    "requested by the caller", algorithm.workspace(spec))
+    candidates = _candidates(spec)
+    measured = _AUTOTUNING.get() and len(candidates) > 1
+    seconds = (
+        _measure(spec, candidates) if measured else {a.name: a.cost(spec) for a in candidates}
+    )
+    best = min(seconds, key=seconds.__getitem__)
+    if len(candidates) == 1:
+        reason = f"the only algorithm supporting dtype {spec.dtype}"
+    else:
+        how = "fastest measured" if measured else "lowest estimated cost"
+        reason = f"{how} of {len(candidates)} candidates"
+    return Plan(best, seconds, measured, reason, ALGORITHMS[best].workspace(spec))
 
 
 def choose_algorithm(spec: ConvSpec, requested: str = "auto") -> Algorithm:
@@ -21,17 +153,83 @@ def choose_algorithm(spec: ConvSpec, requested: str = "auto") -> Algorithm:
     Examples
     --------
     >>> from ndconv._shapes import conv_spec
-    >>> choose_algorithm(conv_spec((1, 1, 8, 8), (1, 1, 3, 3))).name
+    >>> choose_algorithm(conv_spec((16, 64, 56, 56), (64, 64, 1, 1))).name
     'numpy'
+    >>> choose_algorithm(conv_spec((1, 1, 8, 8), (1, 1, 3, 3)), "reference").name
+    'reference'
     """
-    if requested == "auto":
-        return ALGORITHMS[DEFAULT_ALGORITHM]
-    algorithm = get_algorithm(requested)
-    if not algorithm.supports(spec):
-        raise ValueError(f"algorithm={requested!r} does not support this convolution: {spec}")
-    return algorithm
+    return ALGORITHMS[plan_spec(spec, requested).algorithm]
 
 
 def execute(x: np.ndarray, w: np.ndarray, spec: ConvSpec, requested: str = "auto") -> np.ndarray:
     """Run the forward convolution described by ``spec`` (no bias)."""
     return choose_algorithm(spec, requested).run(x, w, spec)
+
+
+def plan(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    dtype: DTypeLike = np.float32,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | str | Sequence[int] | Sequence[tuple[int, int]] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    algorithm: str = "auto",
+) -> Plan:
+    """Which algorithm ``conv`` would run for these shapes, with the evidence.
+
+    Parameters
+    ----------
+    x_shape, w_shape : sequence of int
+        Shapes as :func:`ndconv.conv` takes them.
+    dtype : dtype, default float32
+        The arrays' dtype (both); the compute dtype follows ndconv's rule.
+    stride, padding, dilation, groups, padding_mode, algorithm
+        As for :func:`ndconv.conv`.
+
+    Returns
+    -------
+    Plan
+        The chosen algorithm, every candidate's estimated (or, inside
+        :func:`autotune`, measured) seconds, the reason and the workspace.
+
+    Examples
+    --------
+    >>> import ndconv
+    >>> p = ndconv.plan((16, 64, 56, 56), (64, 64, 1, 1), "float32")
+    >>> p.algorithm, p.reason
+    ('numpy', 'lowest estimated cost of 2 candidates')
+    """
+    probe = np.empty(0, dtype=dtype)
+    compute, _ = resolve_dtypes({"x": probe, "w": probe})
+    spec = conv_spec(
+        x_shape, w_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+        padding_mode=padding_mode, dtype=compute,
+    )
+    return plan_spec(spec, algorithm)
+
+
+@contextlib.contextmanager
+def autotune() -> Iterator[None]:
+    """Measure the candidate algorithms instead of estimating them, inside this block.
+
+    The first call for a given spec (shapes, parameters, dtype) times every
+    candidate on random data of those shapes; the winner is remembered for the
+    rest of the process and in the cache directory for later ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ndconv
+    >>> with ndconv.autotune():
+    ...     y = ndconv.conv(np.ones((1, 2, 16, 16), np.float32), np.ones((2, 2, 3, 3), np.float32))
+    >>> y.shape
+    (1, 2, 14, 14)
+    """
+    token = _AUTOTUNING.set(True)
+    try:
+        yield
+    finally:
+        _AUTOTUNING.reset(token)

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._shapes import ConvSpec, check_choice
-from .direct import correlate_direct, supports_direct
+from .costs import (
+    direct_workspace,
+    reference_cost,
+    reference_workspace,
+    vectorized_cost,
+    vectorized_workspace,
+)
+from .direct import correlate_direct, estimated_cost, supports_direct
 from .reference import correlate_reference
 from .vectorized import correlate_vectorized
 
@@ -47,6 +54,10 @@ class Algorithm:
         ``run(x, w, spec) -> out``, the contract in this module's docstring.
     supports : callable
         ``supports(spec) -> bool``: whether ``run`` handles this spec.
+    cost : callable
+        ``cost(spec) -> float``: estimated seconds, for ranking (see ``costs``).
+    workspace : callable
+        ``workspace(spec) -> int``: bytes allocated beyond the output.
     summary : str
         One line for listings.
     """
@@ -54,6 +65,8 @@ class Algorithm:
     name: str
     run: RunFunction
     supports: Callable[[ConvSpec], bool]
+    cost: Callable[[ConvSpec], float]
+    workspace: Callable[[ConvSpec], int]
     summary: str
 
 
@@ -68,18 +81,24 @@ ALGORITHMS: dict[str, Algorithm] = {
             "reference",
             correlate_reference,
             _any_spec,
+            reference_cost,
+            reference_workspace,
             "one dot product per output element; the readable oracle",
         ),
         Algorithm(
             "direct",
             correlate_direct,
             supports_direct,
+            estimated_cost,
+            direct_workspace,
             "numba-compiled loops, kernel taps unrolled, vectorised along output rows",
         ),
         Algorithm(
             "numpy",
             correlate_vectorized,
             _any_spec,
+            vectorized_cost,
+            vectorized_workspace,
             "NumPy strided views and batched matmul, looping over the shorter axis",
         ),
     )

@@ -11,25 +11,25 @@ runtime loops.
 
 Kernels are generated as Python source (the unrolling needs the kernel shape
 at compile time) and compiled on first use. Compiled kernels live in
-:data:`_COMPILED`, keyed by what the source depends on; when the directory
-``$NDCONV_CACHE_DIR`` (default ``~/.cache/ndconv``) is writable the source is
-also written there so numba can cache the machine code across processes.
+:data:`_COMPILED`, keyed by what the source depends on; when the cache
+directory (:mod:`ndconv._cache`) is writable the source is also written there,
+so numba can cache the machine code across processes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from .._cache import cache_dir, write_atomically
 from .._padding import pad
 from .._shapes import ConvSpec, spatial_volume
+from .costs import DEFAULT_MACHINE, MachineModel, direct_cost
 
 #: Most taps unrolled into one expression; larger kernels loop over leading axes.
 UNROLL_TAPS = 64
@@ -40,9 +40,12 @@ SUPPORTED_DTYPES = frozenset(
     np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128)
 )
 
-# The compiled-kernel cache: (kernel shape, unit last stride) -> numba dispatcher.
+# The compiled-kernel cache: (kernel shape, unit last stride) -> numba dispatcher, and
+# the (kernel shape, unit last stride, dtype) combinations that have run (so are compiled).
 _COMPILED: dict[tuple[tuple[int, ...], bool], Callable[..., None]] = {}
+_READY: set[tuple[tuple[int, ...], bool, str]] = set()
 _COMPILE_LOCK = threading.Lock()
+_CACHE_FORMAT = "cache format 1: module ndconv_kernel_<sha256 of this file>"
 
 
 def unrolled_axes(kernel: tuple[int, ...]) -> int:
@@ -153,38 +156,19 @@ def kernel_source(kernel: tuple[int, ...], unit_stride: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cache_dir() -> Path | None:
-    root = Path(os.environ.get("NDCONV_CACHE_DIR", Path.home() / ".cache" / "ndconv"))
-    directory = root / "direct"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError:
-        return None
-    return directory
-
-
 def _compile(source: str) -> Callable[..., None]:
     """Compile generated source; through a cached module file when possible."""
     from numba import njit, prange
 
-    directory = _cache_dir()
+    directory = cache_dir("direct")
     if directory is None:
         namespace: dict[str, object] = {"prange": prange}
         exec(compile(source, "<ndconv.direct>", "exec"), namespace)
         return njit(parallel=True)(namespace["correlate"])  # type: ignore[no-any-return]
-    module_source = (
-        f"from numba import njit, prange\n\n\n@njit(parallel=True, cache=True)\n{source}"
-    )
-    digest = hashlib.sha256(module_source.encode()).hexdigest()[:20]
-    path = directory / f"kernel_{digest}.py"
+    path = directory / _module_path(source)
     if not path.exists():
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(module_source)
-        os.replace(temporary, path)
-    name = f"ndconv_direct_{digest}"
+        write_atomically(path, _module_source(source))
+    name = f"ndconv_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     # numba's cache loader finds the function's module by name.
@@ -200,6 +184,36 @@ def compiled_kernel(kernel: tuple[int, ...], unit_stride: bool) -> Callable[...,
         if key not in _COMPILED:
             _COMPILED[key] = _compile(kernel_source(kernel, unit_stride))
         return _COMPILED[key]
+
+
+def _module_path(source: str) -> str:
+    return f"kernel_{hashlib.sha256(_module_source(source).encode()).hexdigest()[:20]}.py"
+
+
+def _module_source(source: str) -> str:
+    # The tag changes whenever the way kernels are named or loaded changes, so a
+    # new layout never meets numba cache entries pickled under an old one.
+    return (
+        f"# ndconv direct kernel, {_CACHE_FORMAT}\nfrom numba import njit, prange\n\n\n"
+        f"@njit(parallel=True, cache=True)\n{source}"
+    )
+
+
+def setup_seconds(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
+    """One-time cost before the kernel for ``spec`` can run: compile or cache load."""
+    unit_stride = spec.stride[-1] == 1
+    if (spec.kernel, unit_stride, str(spec.dtype)) in _READY:
+        return 0.0
+    directory = cache_dir("direct")
+    source = kernel_source(spec.kernel, unit_stride)
+    if directory is not None and (directory / _module_path(source)).exists():
+        return machine.cached_load_seconds
+    return machine.compile_seconds
+
+
+def estimated_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
+    """Estimated seconds per call: running time plus a share of any compilation."""
+    return direct_cost(spec, machine) + setup_seconds(spec, machine) / machine.expected_reuse
 
 
 def supports_direct(spec: ConvSpec) -> bool:
@@ -228,7 +242,8 @@ def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray
         out.fill(0)
         return out
     padded = np.ascontiguousarray(pad(x, spec.padding, spec.padding_mode))
-    kernel = compiled_kernel(spec.kernel, spec.stride[-1] == 1)
+    unit_stride = spec.stride[-1] == 1
+    kernel = compiled_kernel(spec.kernel, unit_stride)
     kernel(
         padded,
         np.ascontiguousarray(w),
@@ -238,4 +253,5 @@ def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray
         spec.groups,
         ROW_BLOCK,
     )
+    _READY.add((spec.kernel, unit_stride, str(dtype)))
     return out

@@ -1,0 +1,46 @@
+"""The one on-disk cache: compiled kernels and autotune results.
+
+Its root is ``$NDCONV_CACHE_DIR``, or ``~/.cache/ndconv``. Everything in it
+can be deleted at any time; it is only ever a shortcut. When the directory
+cannot be written, callers get ``None`` and work without it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def cache_dir(name: str) -> Path | None:
+    """A writable subdirectory of the cache, or ``None`` if there is none.
+
+    >>> import os, tempfile
+    >>> os.environ["NDCONV_CACHE_DIR"] = tempfile.mkdtemp()
+    >>> cache_dir("direct").name
+    'direct'
+    >>> del os.environ["NDCONV_CACHE_DIR"]
+    """
+    root = Path(os.environ.get("NDCONV_CACHE_DIR", Path.home() / ".cache" / "ndconv"))
+    directory = root / name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError:
+        return None
+    return directory
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never a part."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
