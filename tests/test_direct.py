@@ -92,3 +92,47 @@ def test_kernels_compile_without_a_writable_cache(tmp_path, monkeypatch):
     spec = conv_spec((1, 1, 5), (1, 1, 2))
     out = correlate_direct(np.arange(5.0).reshape(1, 1, 5), np.ones((1, 1, 2)), spec)
     np.testing.assert_array_equal(out, [[[1.0, 3.0, 5.0, 7.0]]])
+
+
+def test_concurrent_calls_from_threads_equal_serial_calls():
+    # Shared weights, several Python threads at once: no abort, the same numbers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    spec = conv_spec((2, 2, 64, 64), (3, 2, 3, 3), padding=1)
+    w = rng.standard_normal(spec.weight_shape)
+    inputs = [rng.standard_normal(spec.input_shape) for _ in range(8)]
+    serial = [correlate_direct(x, w, spec) for x in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda x: correlate_direct(x, w, spec), inputs))
+    for got, want in zip(threaded, serial):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_threads_do_not_abort_under_numbas_workqueue_layer():
+    # The fallback layer aborts the whole process on concurrent parallel launches unless
+    # ndconv serialises them; run it in a child process so an abort fails only this test.
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numpy as np
+        from concurrent.futures import ThreadPoolExecutor
+        from ndconv._shapes import conv_spec
+        from ndconv.algorithms.direct import correlate_direct
+        spec = conv_spec((2, 2, 128, 128), (3, 2, 3, 3), padding=1)
+        w = np.ones(spec.weight_shape)
+        inputs = [np.full(spec.input_shape, float(i)) for i in range(16)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outs = list(pool.map(lambda x: correlate_direct(x, w, spec), inputs))
+        assert all(o[0, 0, 5, 5] == 18 * i for i, o in enumerate(outs))
+        import numba
+        print(numba.threading_layer())
+    """)
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "workqueue"

@@ -18,6 +18,7 @@ so numba can cache the machine code across processes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import sys
@@ -45,6 +46,11 @@ SUPPORTED_DTYPES = frozenset(
 _COMPILED: dict[tuple[tuple[int, ...], bool], Callable[..., None]] = {}
 _READY: set[tuple[tuple[int, ...], bool, str]] = set()
 _COMPILE_LOCK = threading.Lock()
+# numba's fallback "workqueue" threading layer aborts the process when two Python
+# threads run parallel kernels at once (numba issues #8563, #9288); with OpenMP or
+# TBB concurrent calls are safe. Calls are serialised unless a safe layer is known.
+_RUN_LOCK = threading.Lock()
+_SAFE_LAYERS = frozenset({"omp", "tbb"})
 _CACHE_FORMAT = "cache format 1: module ndconv_kernel_<sha256 of this file>"
 
 
@@ -216,6 +222,17 @@ def estimated_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> f
     return direct_cost(spec, machine) + setup_seconds(spec, machine) / machine.expected_reuse
 
 
+def _run_guard() -> threading.Lock | contextlib.nullcontext[None]:
+    """The lock to hold around a parallel kernel, or a no-op where concurrency is safe."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet: the layer is not chosen
+        return _RUN_LOCK
+    return contextlib.nullcontext() if layer in _SAFE_LAYERS else _RUN_LOCK
+
+
 def supports_direct(spec: ConvSpec) -> bool:
     """Whether the compiled direct kernels handle ``spec`` (dtype numba can compile)."""
     return spec.dtype in SUPPORTED_DTYPES
@@ -244,14 +261,15 @@ def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray
     padded = np.ascontiguousarray(pad(x, spec.padding, spec.padding_mode))
     unit_stride = spec.stride[-1] == 1
     kernel = compiled_kernel(spec.kernel, unit_stride)
-    kernel(
-        padded,
-        np.ascontiguousarray(w),
-        out,
-        np.array(spec.stride, dtype=np.int64),
-        np.array(spec.dilation, dtype=np.int64),
-        spec.groups,
-        ROW_BLOCK,
-    )
+    with _run_guard():
+        kernel(
+            padded,
+            np.ascontiguousarray(w),
+            out,
+            np.array(spec.stride, dtype=np.int64),
+            np.array(spec.dilation, dtype=np.int64),
+            spec.groups,
+            ROW_BLOCK,
+        )
     _READY.add((spec.kernel, unit_stride, str(dtype)))
     return out
