@@ -70,7 +70,10 @@ class Plan:
 
 
 def _candidates(spec: ConvSpec) -> list[Algorithm]:
-    supported = [a for name, a in ALGORITHMS.items() if name != "reference" and a.supports(spec)]
+    supported = [
+        a for name, a in ALGORITHMS.items()
+        if name != "reference" and a.auto and a.supports(spec)
+    ]
     return supported or [ALGORITHMS["reference"]]
 
 

@@ -14,7 +14,7 @@ convolutions, so each algorithm serves them too.
 The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
 
 >>> sorted(ALGORITHMS)
-['direct', 'numpy', 'reference']
+['direct', 'fft', 'numpy', 'reference']
 >>> get_algorithm("refernce")
 Traceback (most recent call last):
 ValueError: algorithm='refernce' is not valid; expected one of ... (did you mean 'reference'?)
@@ -36,6 +36,7 @@ from .costs import (
     vectorized_workspace,
 )
 from .direct import correlate_direct, estimated_cost, supports_direct
+from .fft import correlate_fft, fft_cost, fft_workspace
 from .reference import correlate_reference
 from .vectorized import correlate_vectorized
 
@@ -60,6 +61,10 @@ class Algorithm:
         ``workspace(spec) -> int``: bytes allocated beyond the output.
     summary : str
         One line for listings.
+    auto : bool
+        Whether ``algorithm="auto"`` may choose it. Algorithms whose error is
+        not bounded per element (FFT) are only run when asked for by name until
+        the planner can guard them.
     """
 
     name: str
@@ -68,6 +73,7 @@ class Algorithm:
     cost: Callable[[ConvSpec], float]
     workspace: Callable[[ConvSpec], int]
     summary: str
+    auto: bool = True
 
 
 def _any_spec(spec: ConvSpec) -> bool:
@@ -92,6 +98,15 @@ ALGORITHMS: dict[str, Algorithm] = {
             estimated_cost,
             direct_workspace,
             "numba-compiled loops, kernel taps unrolled, vectorised along output rows",
+        ),
+        Algorithm(
+            "fft",
+            correlate_fft,
+            _any_spec,
+            fft_cost,
+            fft_workspace,
+            "products of scipy.fft spectra; normwise accuracy, chosen only by name",
+            auto=False,
         ),
         Algorithm(
             "numpy",

@@ -33,6 +33,7 @@ class MachineModel:
     direct_seconds_per_row_channel: float = 12e-9
     direct_seconds_per_task: float = 50e-9
     gemm_seconds_per_mac: float = 22e-12
+    fft_seconds_per_flop: float = 0.2e-9
     copy_seconds_per_byte: float = 0.3e-9
     seconds_per_python_step: float = 5e-6
     reference_seconds_per_output: float = 3e-6
@@ -62,7 +63,8 @@ def _counts(spec: ConvSpec) -> tuple[int, int, int, int]:
     return positions, taps, per_group_in, macs
 
 
-def _padded_bytes(spec: ConvSpec) -> int:
+def padded_bytes(spec: ConvSpec) -> int:
+    """Bytes of the padded copy of the input (0 when there is no padding)."""
     if not any(lo or hi for lo, hi in spec.padding):
         return 0
     return spec.batch * spec.in_channels * spatial_volume(spec.padded_spatial) * spec.dtype.itemsize
@@ -77,7 +79,7 @@ def direct_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> floa
         macs * machine.direct_seconds_per_mac * _arithmetic_scale(spec)
         + rows * per_group_in * machine.direct_seconds_per_row_channel
         + tasks * machine.direct_seconds_per_task
-        + _padded_bytes(spec) * machine.copy_seconds_per_byte
+        + padded_bytes(spec) * machine.copy_seconds_per_byte
     )
 
 
@@ -93,7 +95,7 @@ def vectorized_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> 
         macs * machine.gemm_seconds_per_mac * _arithmetic_scale(spec) / efficiency
         + copied * machine.copy_seconds_per_byte
         + steps * machine.seconds_per_python_step
-        + _padded_bytes(spec) * machine.copy_seconds_per_byte
+        + padded_bytes(spec) * machine.copy_seconds_per_byte
     )
 
 
@@ -106,7 +108,7 @@ def reference_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> f
 
 def direct_workspace(spec: ConvSpec) -> int:
     """Bytes beyond the output: the padded copy of the input, if any."""
-    return _padded_bytes(spec)
+    return padded_bytes(spec)
 
 
 def vectorized_workspace(spec: ConvSpec) -> int:
@@ -115,12 +117,12 @@ def vectorized_workspace(spec: ConvSpec) -> int:
     itemsize = spec.dtype.itemsize
     step = spec.batch * spec.in_channels * (positions if taps <= positions else taps)
     accumulator = spec.batch * spec.out_channels * positions
-    return _padded_bytes(spec) + (step + accumulator) * itemsize
+    return padded_bytes(spec) + (step + accumulator) * itemsize
 
 
 def reference_workspace(spec: ConvSpec) -> int:
     """Bytes beyond the output: the padded copy of the input, if any."""
-    return _padded_bytes(spec)
+    return padded_bytes(spec)
 
 
 def estimated_bytes(spec: ConvSpec) -> int:
