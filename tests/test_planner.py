@@ -61,7 +61,9 @@ def test_plan_returns_its_evidence():
     assert set(p.estimates) == {"direct", "numpy"}
     assert not p.measured
     assert p.reason == "lowest estimated cost of 2 candidates"
-    assert p.workspace_bytes == 1 * 3 * 66 * 66 * 8
+    spec = conv_spec((1, 3, 64, 64), (8, 3, 3, 3), padding="same")
+    assert p.workspace_bytes == ALGORITHMS[p.algorithm].workspace(spec)
+    assert ALGORITHMS["direct"].workspace(spec) == 1 * 3 * 66 * 66 * 8  # the padded copy
 
 
 def test_plan_validates_like_conv():

@@ -7,6 +7,7 @@ cannot be written, callers get ``None`` and work without it.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -21,7 +22,15 @@ def cache_dir(name: str) -> Path | None:
     'direct'
     >>> del os.environ["NDCONV_CACHE_DIR"]
     """
-    root = Path(os.environ.get("NDCONV_CACHE_DIR", Path.home() / ".cache" / "ndconv"))
+    return _writable_directory(os.environ.get("NDCONV_CACHE_DIR"), name)
+
+
+@functools.lru_cache(maxsize=32)
+def _writable_directory(root_setting: str | None, name: str) -> Path | None:
+    # Probing touches the file system and the planner asks on every call, so the answer
+    # is remembered per process (a directory that becomes unwritable later fails at write
+    # time instead).
+    root = Path(root_setting) if root_setting else Path.home() / ".cache" / "ndconv"
     directory = root / name
     try:
         directory.mkdir(parents=True, exist_ok=True)

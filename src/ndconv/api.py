@@ -24,7 +24,7 @@ from ._shapes import (
     correlate_padding,
     transpose_spec,
 )
-from .planner import choose_algorithm, execute
+from .planner import choose_algorithm
 
 IntOrTuple: TypeAlias = "int | Sequence[int]"
 Padding: TypeAlias = "int | str | Sequence[int] | Sequence[tuple[int, int]]"
@@ -146,8 +146,8 @@ def conv(
         x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
         padding_mode=padding_mode, bias_shape=None if b_ is None else b_.shape, dtype=compute,
     )
-    choose_algorithm(spec, algorithm)
-    out = execute(_batched(x_, spec, compute), w_.astype(compute, copy=False), spec, algorithm)
+    chosen = choose_algorithm(spec, algorithm)
+    out = chosen.run(_batched(x_, spec, compute), w_.astype(compute, copy=False), spec)
     return _finish(out, b_, spec, result)
 
 
@@ -314,13 +314,12 @@ def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bo
         )
     pads = correlate_padding(mode, k_.shape)
     spec = conv_spec((1, 1, *a_.shape), (1, 1, *k_.shape), padding=pads, dtype=compute)
-    choose_algorithm(spec, algorithm)
+    chosen = choose_algorithm(spec, algorithm)
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
-    out = execute(
+    out = chosen.run(
         a_.astype(compute, copy=False).reshape(1, 1, *a_.shape),
         kernel.astype(compute).reshape(1, 1, *k_.shape),
         spec,
-        algorithm,
     )
     return out[0, 0].astype(result, copy=False)
 

@@ -19,6 +19,7 @@ so numba can cache the machine code across processes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import sys
@@ -71,6 +72,7 @@ def unrolled_axes(kernel: tuple[int, ...]) -> int:
     return count
 
 
+@functools.lru_cache(maxsize=1024)
 def kernel_source(kernel: tuple[int, ...], unit_stride: bool) -> str:
     """Python source of the compiled kernel for one kernel shape.
 
@@ -192,6 +194,7 @@ def compiled_kernel(kernel: tuple[int, ...], unit_stride: bool) -> Callable[...,
         return _COMPILED[key]
 
 
+@functools.lru_cache(maxsize=1024)
 def _module_path(source: str) -> str:
     return f"kernel_{hashlib.sha256(_module_source(source).encode()).hexdigest()[:20]}.py"
 
