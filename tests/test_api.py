@@ -211,5 +211,5 @@ def test_non_numeric_input_is_rejected_before_work():
 def test_public_names():
     assert sorted(ndconv.__all__) == sorted(
         ["Plan", "__version__", "autotune", "conv", "conv_grad", "conv_transpose", "convolve",
-         "correlate", "output_shape", "plan"]
+         "correlate", "get_num_threads", "output_shape", "plan", "set_num_threads"]
     )

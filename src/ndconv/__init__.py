@@ -12,6 +12,7 @@ passes give PyTorch's numbers.
 """
 
 from ._shapes import output_shape
+from ._threads import get_num_threads, set_num_threads
 from .api import conv, conv_grad, conv_transpose, convolve, correlate
 from .planner import Plan, autotune, plan
 
@@ -26,6 +27,8 @@ __all__ = [
     "conv_transpose",
     "convolve",
     "correlate",
+    "get_num_threads",
     "output_shape",
     "plan",
+    "set_num_threads",
 ]

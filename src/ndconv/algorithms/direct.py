@@ -31,6 +31,7 @@ import numpy as np
 from .._cache import cache_dir, write_atomically
 from .._padding import pad
 from .._shapes import ConvSpec, spatial_volume
+from .._threads import kernel_threads
 from .costs import DEFAULT_MACHINE, MachineModel, direct_cost
 
 #: Most taps unrolled into one expression; larger kernels loop over leading axes.
@@ -264,6 +265,10 @@ def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray
     padded = np.ascontiguousarray(pad(x, spec.padding, spec.padding_mode))
     unit_stride = spec.stride[-1] == 1
     kernel = compiled_kernel(spec.kernel, unit_stride)
+    import numba
+
+    # numba's thread count belongs to the calling thread: apply the setting per launch.
+    numba.set_num_threads(kernel_threads())
     with _run_guard():
         kernel(
             padded,

@@ -17,13 +17,12 @@ accuracy: the planner does not pick this algorithm by itself.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.fft
 
 from .._padding import dilate, pad
 from .._shapes import ConvSpec, spatial_volume
+from .._threads import get_num_threads
 from .costs import DEFAULT_MACHINE, MachineModel, padded_bytes
 
 
@@ -61,7 +60,7 @@ def correlate_fft(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     lengths = transform_shape(spec, real)
     forward, inverse = (scipy.fft.rfftn, scipy.fft.irfftn) if real else (
         scipy.fft.fftn, scipy.fft.ifftn)
-    workers = os.cpu_count() or 1
+    workers = get_num_threads()
     padded = pad(x, spec.padding, spec.padding_mode)
     flipped = dilate(w, spec.dilation)[(..., *(slice(None, None, -1),) * spec.ndim)]
     x_spectra = forward(padded, s=lengths, axes=axes, workers=workers)
