@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, conv, conv_grad, correlate
+from . import __version__, conv, conv_grad, correlate, get_num_threads, set_num_threads
 from ._cache import write_atomically
 from ._shapes import ConvSpec, conv_spec, correlate_padding
 from .algorithms import ALGORITHMS
@@ -56,6 +56,7 @@ RTOL = 1e-3
 ATOL_OF_MAX = 1e-4
 #: Each timed sample repeats a call until it lasts about this long (tiny cases).
 MIN_SAMPLE_SECONDS = 2e-3
+SLOW_SECONDS, SLOW_ROUNDS = 1.0, 3
 VERSIONED_MODULES = ("numpy", "scipy", "numba", "torch", "cv2")
 
 
@@ -573,18 +574,28 @@ def _time_once(call: Call, number: int) -> float:
 
 
 def _interleave(calls: dict[str, Call], repeat: int) -> dict[str, float]:
-    """Median seconds per call of each candidate, over ``repeat`` round-robin rounds."""
-    numbers = {
-        name: max(1, min(10_000, math.ceil(MIN_SAMPLE_SECONDS / max(_time_once(call, 1), 1e-9))))
-        for name, call in calls.items()
-    }
+    """Median seconds per call of each candidate, over ``repeat`` round-robin rounds.
+
+    Each round runs the candidates in a new (seeded) order, so none always
+    follows the same neighbour, whose cache and allocator state it would
+    inherit. A candidate slower than :data:`SLOW_SECONDS` per call sits out
+    after :data:`SLOW_ROUNDS` samples: it is far from the contest and would
+    dominate the run.
+    """
+    first = {name: max(_time_once(call, 1), 1e-9) for name, call in calls.items()}
+    numbers = {name: max(1, min(10_000, math.ceil(MIN_SAMPLE_SECONDS / t)))
+               for name, t in first.items()}
+    rounds = {name: min(repeat, SLOW_ROUNDS) if t > SLOW_SECONDS else repeat
+              for name, t in first.items()}
     samples: dict[str, list[float]] = {name: [] for name in calls}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeat):
-            for name, call in calls.items():
-                samples[name].append(_time_once(call, numbers[name]))
+        order = np.random.default_rng(0)
+        for round_ in range(repeat):
+            for name in order.permutation(list(calls)):
+                if round_ < rounds[name]:
+                    samples[name].append(_time_once(calls[name], numbers[name]))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -669,9 +680,10 @@ def _sgemm_gflops(size: int, repeat: int) -> float:
 def set_threads(threads: int, modules: Sequence[str]) -> str:
     """Limit every thread pool ndconv and the peers use to ``threads``; say what was set.
 
-    numba (ndconv's compiled kernels) always; PyTorch and OpenCV when they are
-    in ``modules``; BLAS through ``threadpoolctl`` when it is installed, else
-    it keeps the size its environment variables (``OPENBLAS_NUM_THREADS``,
+    ndconv's own setting (:func:`ndconv.set_num_threads`: compiled kernels and
+    FFTs) always, capped at numba's pool; PyTorch and OpenCV when they are in
+    ``modules``; BLAS through ``threadpoolctl`` when it is installed, else it
+    keeps the size its environment variables (``OPENBLAS_NUM_THREADS``,
     ``OMP_NUM_THREADS``) gave it at start-up.
 
     Parameters
@@ -688,17 +700,16 @@ def set_threads(threads: int, modules: Sequence[str]) -> str:
 
     Examples
     --------
-    >>> import numba
-    >>> before = numba.get_num_threads()
+    >>> before = get_num_threads()
     >>> set_threads(1, ())
-    'numba 1, ...'
-    >>> _ = set_threads(before, ())
+    'ndconv 1, ...'
+    >>> set_num_threads(before)
     """
     import numba
 
-    numba_threads = min(threads, numba.config.NUMBA_NUM_THREADS)
-    numba.set_num_threads(numba_threads)
-    applied = [f"numba {numba_threads}"]
+    own = min(threads, numba.config.NUMBA_NUM_THREADS)
+    set_num_threads(own)
+    applied = [f"ndconv {own}"]
     if "torch" in modules:
         import torch
 
@@ -777,7 +788,8 @@ def run(
     (['2d-3x3-16'], True)
     """
     modules = sorted({p.module for case in cases for p in case.peers if _available(p)})
-    thread_note = "as started" if threads is None else set_threads(threads, modules)
+    thread_note = (f"ndconv {get_num_threads()} (as started)" if threads is None
+                   else set_threads(threads, modules))
     sgemm = _sgemm_gflops(sgemm_size, repeat)
     rng = np.random.default_rng(0)
     results = []
@@ -968,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, metavar="N",
                         help="interleaved rounds per case (default 7; 3 with --quick)")
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="threads for numba, torch, cv2 and BLAS (default: as started)")
+                        help="threads for ndconv, torch, cv2 and BLAS (default: as started)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write Markdown")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write JSON")
     args = parser.parse_args(argv)

@@ -32,6 +32,7 @@ class MachineModel:
     direct_seconds_per_mac: float = 45e-12
     direct_seconds_per_row_channel: float = 12e-9
     direct_seconds_per_task: float = 50e-9
+    direct_seconds_per_view: float = 3e-9
     gemm_seconds_per_mac: float = 22e-12
     fft_seconds_per_flop: float = 0.2e-9
     copy_seconds_per_byte: float = 0.3e-9
@@ -71,13 +72,18 @@ def padded_bytes(spec: ConvSpec) -> int:
 
 
 def direct_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
-    """Compiled direct loops: arithmetic plus per-row and per-task overheads."""
-    _, _, per_group_in, macs = _counts(spec)
+    """Compiled direct loops: arithmetic plus per-row, per-view and per-task overheads.
+
+    Every (output row, input channel, kernel tap) makes one row view; with short
+    rows and many taps (the weight gradient's derived convolution) those dominate.
+    """
+    _, taps, per_group_in, macs = _counts(spec)
     rows = spec.batch * spec.out_channels * spatial_volume(spec.out_spatial[:-1])
     tasks = rows * -(-spec.out_spatial[-1] // 4096)
     return (
         macs * machine.direct_seconds_per_mac * _arithmetic_scale(spec)
         + rows * per_group_in * machine.direct_seconds_per_row_channel
+        + rows * per_group_in * taps * machine.direct_seconds_per_view
         + tasks * machine.direct_seconds_per_task
         + padded_bytes(spec) * machine.copy_seconds_per_byte
     )
