@@ -134,3 +134,16 @@ def test_every_algorithm_estimates_a_positive_cost_and_workspace():
     for algorithm in ALGORITHMS.values():
         assert algorithm.cost(spec) > 0
         assert algorithm.workspace(spec) >= 0
+
+
+def test_atomic_writes_leave_readable_files(tmp_path):
+    from ndconv._cache import write_atomically
+
+    target = tmp_path / "table.md"
+    write_atomically(target, "one")
+    assert target.read_text() == "one"
+    assert target.stat().st_mode & 0o777 == 0o644
+    target.chmod(0o640)
+    write_atomically(target, "two")
+    assert (target.read_text(), target.stat().st_mode & 0o777) == ("two", 0o640)
+    assert [p.name for p in tmp_path.iterdir()] == ["table.md"]

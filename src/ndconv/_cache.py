@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new file, never a part."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp creates 0600; keep the replaced file's mode, or make a readable file.
+        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
             stream.flush()
