@@ -33,10 +33,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ndconv
+from conv_case import ConvCase, Pair, string_padding
 from ndconv._shapes import conv_spec
 from ndconv.algorithms import ALGORITHMS
-
-Pair = tuple[int, int]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_FORMS = ("int", "per_dim", "pairs", "valid", "same", "full")
@@ -68,55 +67,12 @@ def budget(count: int) -> settings:
 
 
 @dataclass(frozen=True)
-class Config:
-    batch: int | None  # None: unbatched arrays
-    in_channels: int
-    out_channels: int
-    groups: int
-    in_spatial: tuple[int, ...]
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    dilation: tuple[int, ...]
-    padding: object  # the argument as ndconv receives it
-    pads: tuple[Pair, ...]  # the same, as (lo, hi) pairs worked out here
-    padding_mode: str
+class Config(ConvCase):
     scalar_args: bool  # pass uniform stride/dilation as plain ints
-
-    @property
-    def ndim(self) -> int:
-        return len(self.kernel)
 
     @property
     def channel_axis(self) -> int:
         return 0 if self.batch is None else 1
-
-    @property
-    def x_shape(self) -> tuple[int, ...]:
-        lead = () if self.batch is None else (self.batch,)
-        return (*lead, self.in_channels, *self.in_spatial)
-
-    @property
-    def w_shape(self) -> tuple[int, ...]:
-        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
-
-    @property
-    def out_spatial(self) -> tuple[int, ...]:
-        return tuple(
-            (n + lo + hi - d * (k - 1) - 1) // s + 1
-            for n, (lo, hi), k, s, d in zip(
-                self.in_spatial, self.pads, self.kernel, self.stride, self.dilation
-            )
-        )
-
-    @property
-    def y_shape(self) -> tuple[int, ...]:
-        lead = () if self.batch is None else (self.batch,)
-        return (*lead, self.out_channels, *self.out_spatial)
-
-    @property
-    def reduction(self) -> int:
-        """Products summed into one output element."""
-        return self.in_channels // self.groups * math.prod(self.kernel)
 
     def arg(self, values: tuple[int, ...]) -> int | tuple[int, ...]:
         return values[0] if self.scalar_args and len(set(values)) == 1 else values
@@ -131,18 +87,6 @@ class Config:
         }
         kwargs.update(changes)
         return kwargs
-
-
-def string_padding(form: str, size: int, kernel: int, stride: int, dilation: int) -> Pair:
-    """(lo, hi) of a padding string, from the documented definitions."""
-    reach = dilation * (kernel - 1)
-    if form == "valid":
-        return (0, 0)
-    if form == "full":
-        return (reach, reach)
-    out = -(-size // stride)  # "same": ceil(size / stride) outputs, odd element at the end
-    total = max((out - 1) * stride + reach + 1 - size, 0)
-    return (total // 2, total - total // 2)
 
 
 def accepted(size: int, effective: int, pair: Pair, mode: str) -> bool:

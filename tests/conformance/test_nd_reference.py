@@ -31,8 +31,7 @@ import numpy as np
 import pytest
 
 import ndconv
-
-Pair = tuple[int, int]
+from conv_case import ConvCase, Pair, string_padding
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_FORMS = ("int", "per_dim", "pairs", "valid", "same", "full")
@@ -52,51 +51,9 @@ GRAD_SEEDS = range(200, 232)
 
 
 @dataclass(frozen=True)
-class Config:
-    batch: int | None  # None: unbatched
-    in_channels: int
-    out_channels: int
-    groups: int
-    in_spatial: tuple[int, ...]
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    dilation: tuple[int, ...]
-    padding: object  # as ndconv receives it
-    pads: tuple[Pair, ...]  # the same, as (lo, hi) pairs worked out here
+class Config(ConvCase):
     padding_form: str
-    padding_mode: str
     bias: bool
-
-    @property
-    def ndim(self) -> int:
-        return len(self.kernel)
-
-    @property
-    def x_shape(self) -> tuple[int, ...]:
-        lead = () if self.batch is None else (self.batch,)
-        return (*lead, self.in_channels, *self.in_spatial)
-
-    @property
-    def w_shape(self) -> tuple[int, ...]:
-        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
-
-    @property
-    def out_spatial(self) -> tuple[int, ...]:
-        return tuple(
-            (n + lo + hi - d * (k - 1) - 1) // s + 1
-            for n, (lo, hi), k, s, d in zip(
-                self.in_spatial, self.pads, self.kernel, self.stride, self.dilation
-            )
-        )
-
-    @property
-    def y_shape(self) -> tuple[int, ...]:
-        lead = () if self.batch is None else (self.batch,)
-        return (*lead, self.out_channels, *self.out_spatial)
-
-    @property
-    def reduction(self) -> int:
-        return self.in_channels // self.groups * math.prod(self.kernel)
 
     def kwargs(self) -> dict[str, object]:
         return {
@@ -106,18 +63,6 @@ class Config:
             "groups": self.groups,
             "padding_mode": self.padding_mode,
         }
-
-
-def string_padding(form: str, size: int, kernel: int, stride: int, dilation: int) -> Pair:
-    """(lo, hi) of a padding string, from the documented definitions."""
-    reach = dilation * (kernel - 1)
-    if form == "valid":
-        return (0, 0)
-    if form == "full":
-        return (reach, reach)
-    out = -(-size // stride)  # "same": ceil(size / stride) outputs, odd element at the end
-    total = max((out - 1) * stride + reach + 1 - size, 0)
-    return (total // 2, total - total // 2)
 
 
 def accepted(size: int, kernel: int, dilation: int, pair: Pair, mode: str) -> bool:
