@@ -147,3 +147,22 @@ def test_atomic_writes_leave_readable_files(tmp_path):
     write_atomically(target, "two")
     assert (target.read_text(), target.stat().st_mode & 0o777) == ("two", 0o640)
     assert [p.name for p in tmp_path.iterdir()] == ["table.md"]
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_empty_work_gives_zeros_for_every_algorithm(name):
+    out = ndconv.conv(np.zeros((1, 0, 5)), np.zeros((2, 0, 3)), bias=[1.0, -1.0], algorithm=name)
+    np.testing.assert_array_equal(out, [[[1.0] * 3, [-1.0] * 3]])
+    assert ndconv.conv(np.zeros((0, 3, 5, 5)), np.ones((2, 3, 3, 3)), algorithm=name).shape == (
+        0, 2, 3, 3)
+    dw = ndconv.conv_grad(np.zeros((0, 2, 3, 3)), np.zeros((0, 3, 5, 5)), np.ones((2, 3, 3, 3)),
+                          algorithm=name)[1]
+    np.testing.assert_array_equal(dw, np.zeros((2, 3, 3, 3)))
+
+
+def test_checking_a_name_costs_nothing(monkeypatch):
+    # conv_transpose/conv_grad validate the name up front; that must not rank candidates.
+    monkeypatch.setattr(planner, "plan_spec", lambda *a: pytest.fail("planned twice"))
+    spec = conv_spec((1, 1, 8), (1, 1, 3))
+    assert planner.check_algorithm(spec, "auto") is None
+    assert planner.check_algorithm(spec, "numpy").name == "numpy"

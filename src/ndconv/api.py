@@ -24,7 +24,7 @@ from ._shapes import (
     correlate_padding,
     transpose_spec,
 )
-from .planner import choose_algorithm
+from .planner import check_algorithm, choose_algorithm, run_algorithm
 
 IntOrTuple: TypeAlias = "int | Sequence[int]"
 Padding: TypeAlias = "int | str | Sequence[int] | Sequence[tuple[int, int]]"
@@ -147,7 +147,8 @@ def conv(
         padding_mode=padding_mode, bias_shape=None if b_ is None else b_.shape, dtype=compute,
     )
     chosen = choose_algorithm(spec, algorithm)
-    out = chosen.run(_batched(x_, spec, compute), w_.astype(compute, copy=False), spec)
+    x_b, w_c = _batched(x_, spec, compute), w_.astype(compute, copy=False)
+    out = run_algorithm(chosen, x_b, w_c, spec)
     return _finish(out, b_, spec, result)
 
 
@@ -214,7 +215,7 @@ def conv_transpose(
         dilation=dilation, groups=groups, bias_shape=None if b_ is None else b_.shape,
         dtype=compute,
     )
-    choose_algorithm(spec, algorithm)
+    check_algorithm(spec, algorithm)
     out = input_gradient(
         _batched(x_, spec, compute), w_.astype(compute, copy=False), spec, algorithm
     )
@@ -284,7 +285,7 @@ def conv_grad(
             f"dy must have the shape conv(x, w) returns for these arguments, "
             f"{spec.output_shape}; got dy.shape={dy_.shape}"
         )
-    choose_algorithm(spec, algorithm)
+    check_algorithm(spec, algorithm)
     dy_b, x_b = _batched(dy_, spec, compute), _batched(x_, spec, compute)
     w_c = w_.astype(compute, copy=False)
     dx = input_gradient(dy_b, w_c, spec, algorithm)
@@ -316,7 +317,8 @@ def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bo
     spec = conv_spec((1, 1, *a_.shape), (1, 1, *k_.shape), padding=pads, dtype=compute)
     chosen = choose_algorithm(spec, algorithm)
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
-    out = chosen.run(
+    out = run_algorithm(
+        chosen,
         a_.astype(compute, copy=False).reshape(1, 1, *a_.shape),
         kernel.astype(compute).reshape(1, 1, *k_.shape),
         spec,

@@ -100,11 +100,11 @@ def _store_measured() -> None:
 
 
 def _time(algorithm: Algorithm, x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> float:
-    algorithm.run(x, w, spec)  # warm up: compile, fault pages in
+    run_algorithm(algorithm, x, w, spec)  # warm up: compile, fault pages in
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        algorithm.run(x, w, spec)
+        run_algorithm(algorithm, x, w, spec)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -125,15 +125,26 @@ def _measure(spec: ConvSpec, candidates: Sequence[Algorithm]) -> dict[str, float
     return timings
 
 
+def check_algorithm(spec: ConvSpec, requested: str) -> Algorithm | None:
+    """Reject an unknown or unsupported name before any work; the named algorithm, or None.
+
+    ``None`` stands for "auto", which is always valid.
+    """
+    if requested == "auto":
+        return None
+    algorithm = get_algorithm(requested)
+    if not algorithm.supports(spec):
+        raise ValueError(
+            f"algorithm={requested!r} does not support this convolution "
+            f"(dtype {spec.dtype}); use algorithm='auto'"
+        )
+    return algorithm
+
+
 def plan_spec(spec: ConvSpec, requested: str = "auto") -> Plan:
     """The :class:`Plan` for a checked spec (``requested`` is "auto" or a name)."""
-    if requested != "auto":
-        algorithm = get_algorithm(requested)
-        if not algorithm.supports(spec):
-            raise ValueError(
-                f"algorithm={requested!r} does not support this convolution "
-                f"(dtype {spec.dtype}); use algorithm='auto'"
-            )
+    algorithm = check_algorithm(spec, requested)
+    if algorithm is not None:
         return Plan(requested, {requested: algorithm.cost(spec)}, False,
                     "requested by the caller", algorithm.workspace(spec))
     candidates = _candidates(spec)
@@ -164,9 +175,23 @@ def choose_algorithm(spec: ConvSpec, requested: str = "auto") -> Algorithm:
     return ALGORITHMS[plan_spec(spec, requested).algorithm]
 
 
+def run_algorithm(
+    algorithm: Algorithm, x: np.ndarray, w: np.ndarray, spec: ConvSpec
+) -> np.ndarray:
+    """Run ``algorithm`` on ``spec``; empty work gives zeros without calling it.
+
+    With no output elements, or no input channels to sum over, the result is
+    all zeros whatever the algorithm, so algorithms only ever see real work.
+    """
+    shape = (spec.batch, spec.out_channels, *spec.out_spatial)
+    if 0 in shape or spec.in_channels == 0:
+        return np.zeros(shape, dtype=np.result_type(x, w))
+    return algorithm.run(x, w, spec)
+
+
 def execute(x: np.ndarray, w: np.ndarray, spec: ConvSpec, requested: str = "auto") -> np.ndarray:
     """Run the forward convolution described by ``spec`` (no bias)."""
-    return choose_algorithm(spec, requested).run(x, w, spec)
+    return run_algorithm(choose_algorithm(spec, requested), x, w, spec)
 
 
 def plan(

@@ -8,8 +8,10 @@ Every algorithm computes the same thing with the same signature::
 ``(C_out, C_in // groups, *kernel)``, both already in the compute dtype;
 ``spec`` is the checked :class:`~ndconv._shapes.ConvSpec` (padding, padding
 mode, stride, dilation, groups). The result is ``(N, C_out, *out_spatial)``
-without bias. Transposed convolutions and gradients are expressed as forward
-convolutions, so each algorithm serves them too.
+without bias. Algorithms only see real work: ``ndconv.planner.run_algorithm``
+answers empty outputs and zero input channels with zeros itself. Transposed
+convolutions and gradients are expressed as forward convolutions, so each
+algorithm serves them too.
 
 The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
 
