@@ -42,7 +42,7 @@ from . import __version__, conv, conv_grad, correlate, get_num_threads, set_num_
 from ._cache import write_atomically
 from ._shapes import ConvSpec, conv_spec, correlate_padding
 from .algorithms import ALGORITHMS
-from .algorithms.costs import _counts
+from .algorithms.costs import multiply_adds
 from .planner import plan_spec
 
 Arrays = dict[str, np.ndarray]
@@ -134,7 +134,7 @@ def _normal(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
 
 
 def _flop(spec: ConvSpec) -> float:
-    return 2.0 * _counts(spec)[3]
+    return 2.0 * multiply_adds(spec)
 
 
 def _size_label(shape: Sequence[int]) -> str:

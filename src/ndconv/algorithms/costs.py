@@ -5,6 +5,7 @@ steps, parallel tasks) weighted by the rates in :class:`MachineModel`. Their
 job is to rank the algorithms, not to predict milliseconds; where the ranking
 is close, ``ndconv.autotune()`` measures instead.
 
+>>> import numpy as np
 >>> from ndconv._shapes import conv_spec
 >>> spec = conv_spec((1, 1, 2048, 2048), (1, 1, 3, 3), dtype=np.dtype(np.float32))
 >>> direct_cost(spec) < vectorized_cost(spec) < reference_cost(spec)
@@ -14,8 +15,6 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
 
 from .._shapes import ConvSpec, spatial_volume
 
@@ -60,8 +59,20 @@ def _counts(spec: ConvSpec) -> tuple[int, int, int, int]:
     positions = spatial_volume(spec.out_spatial)
     taps = spatial_volume(spec.kernel)
     per_group_in = spec.in_channels // spec.groups
-    macs = spec.batch * spec.out_channels * positions * per_group_in * taps
-    return positions, taps, per_group_in, macs
+    return positions, taps, per_group_in, multiply_adds(spec)
+
+
+def multiply_adds(spec: ConvSpec) -> int:
+    """Multiply-adds of the direct definition: one per kernel tap, input channel and output.
+
+    >>> from ndconv._shapes import conv_spec
+    >>> multiply_adds(conv_spec((2, 4, 10), (6, 2, 3), groups=2))  # 2 * 6 * 8 * 2 * 3
+    576
+    """
+    return (
+        spec.batch * spec.out_channels * spatial_volume(spec.out_spatial)
+        * (spec.in_channels // spec.groups) * spatial_volume(spec.kernel)
+    )
 
 
 def padded_bytes(spec: ConvSpec) -> int:
@@ -129,10 +140,3 @@ def vectorized_workspace(spec: ConvSpec) -> int:
 def reference_workspace(spec: ConvSpec) -> int:
     """Bytes beyond the output: the padded copy of the input, if any."""
     return padded_bytes(spec)
-
-
-def estimated_bytes(spec: ConvSpec) -> int:
-    """Bytes of the output array itself."""
-    return spec.batch * spec.out_channels * spatial_volume(spec.out_spatial) * int(
-        np.dtype(spec.dtype).itemsize
-    )
