@@ -213,3 +213,101 @@ def test_public_names():
         ["Plan", "__version__", "autotune", "conv", "conv_grad", "conv_transpose", "convolve",
          "correlate", "get_num_threads", "output_shape", "plan", "set_num_threads"]
     )
+
+
+# ---- out= -------------------------------------------------------------------------------
+
+
+def _rng_arrays(*shapes, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_conv_writes_into_out_and_returns_it(batched, dtype):
+    x, w, b = _rng_arrays((2, 3, 9, 9), (4, 3, 3, 3), (4,), dtype=dtype)
+    if not batched:
+        x = x[0]
+    expected = ndconv.conv(x, w, b, padding=1)
+    out = np.full(expected.shape, np.nan, dtype=dtype)
+    assert ndconv.conv(x, w, b, padding=1, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_a_non_contiguous_out_is_filled_too():
+    x, w = _rng_arrays((1, 1, 8, 8), (1, 1, 3, 3))
+    expected = ndconv.conv(x, w)
+    holder = np.zeros((1, 1, 6, 12), np.float32)
+    out = holder[..., ::2]
+    ndconv.conv(x, w, out=out)
+    np.testing.assert_array_equal(out, expected)
+    assert not holder[..., 1::2].any()
+
+
+def test_conv_transpose_correlate_convolve_take_out():
+    x, w = _rng_arrays((2, 4, 5, 5), (4, 3, 3, 3))
+    expected = ndconv.conv_transpose(x, w, stride=2)
+    out = np.empty_like(expected)
+    assert ndconv.conv_transpose(x, w, stride=2, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    a, k = _rng_arrays((10, 10), (3, 4))
+    for function in (ndconv.correlate, ndconv.convolve):
+        expected = function(a, k, "same")
+        out = np.empty_like(expected)
+        assert function(a, k, "same", out=out) is out
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_conv_grad_fills_the_given_outputs():
+    x, w, dy = _rng_arrays((2, 3, 7, 7), (4, 3, 3, 3), (2, 4, 5, 5))
+    dx, dw, db = ndconv.conv_grad(dy, x, w)
+    outs = (np.empty_like(dx), None, np.empty_like(db))
+    got = ndconv.conv_grad(dy, x, w, out=outs)
+    assert got[0] is outs[0] and got[2] is outs[2]
+    for a, b in zip(got, (dx, dw, db)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("make_out", "error", "match"),
+    [
+        (lambda y, x: y.tolist(), TypeError, "out must be a numpy.ndarray or None; got list"),
+        (lambda y, x: np.empty((1, 1, 6, 7), np.float32), ValueError,
+         r"out must have shape \(1, 1, 6, 6\) \(the result's\); got out.shape=\(1, 1, 6, 7\)"),
+        (lambda y, x: np.empty_like(y, dtype=np.float64), ValueError,
+         "out must have dtype float32 .* got out.dtype=float64"),
+        (lambda y, x: np.broadcast_to(np.float32(0), y.shape), ValueError, "out is read-only"),
+        (lambda y, x: x[..., :6, :6], ValueError, "out must not share memory with x"),
+    ],
+)
+def test_bad_out_is_refused_before_any_work(make_out, error, match):
+    x, w = _rng_arrays((1, 1, 8, 8), (1, 1, 3, 3))
+    before = x.copy()
+    with pytest.raises(error, match=match):
+        ndconv.conv(x, w, out=make_out(ndconv.conv(x, w), x))
+    np.testing.assert_array_equal(x, before)
+
+
+def test_conv_grad_out_must_be_a_triple():
+    x, w, dy = _rng_arrays((1, 1, 5), (1, 1, 3), (1, 1, 3))
+    with pytest.raises(TypeError, match=r"out must be a tuple \(dx, dw, dbias\)"):
+        ndconv.conv_grad(dy, x, w, out=np.empty((1, 1, 5), np.float32))
+    with pytest.raises(ValueError, match=r"out\[1\] must have shape \(1, 1, 3\)"):
+        ndconv.conv_grad(dy, x, w, out=(None, np.empty((1, 1, 4), np.float32), None))
+
+
+def test_repeated_calls_with_out_allocate_nothing_large():
+    import tracemalloc
+
+    x, w = _rng_arrays((1, 1, 512, 512), (1, 1, 3, 3))
+    out = np.empty((1, 1, 512, 512), np.float32)
+    for _ in range(2):  # the first call may compile and plan
+        ndconv.conv(x, w, padding=1, out=out, algorithm="direct")
+    tracemalloc.start()
+    try:
+        ndconv.conv(x, w, padding=1, out=out, algorithm="direct")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < out.nbytes // 20  # no padded copy, no second output

@@ -8,7 +8,7 @@ import pytest
 import ndconv
 from ndconv import planner
 from ndconv._shapes import conv_spec
-from ndconv.algorithms import ALGORITHMS, direct
+from ndconv.algorithms import ALGORITHMS, direct, small
 from ndconv.algorithms.costs import DEFAULT_MACHINE, direct_cost, vectorized_cost
 from ndconv.algorithms.direct import setup_seconds
 
@@ -52,18 +52,21 @@ def test_compiling_is_charged_only_until_the_kernel_is_ready(monkeypatch, tmp_pa
 
 def test_a_small_one_off_call_does_not_wait_for_a_compiler(monkeypatch, tmp_path):
     monkeypatch.setenv("NDCONV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(small, "_READY", set())
     assert ndconv.plan((1, 1, 9, 9), (1, 1, 5, 4)).algorithm == "numpy"
 
 
 def test_plan_returns_its_evidence():
     p = ndconv.plan((1, 3, 64, 64), (8, 3, 3, 3), "float64", padding="same")
     assert p.algorithm == min(p.estimates, key=p.estimates.get)
-    assert set(p.estimates) == {"direct", "numpy"}
+    assert set(p.estimates) == {"direct", "numpy", "small"}
     assert not p.measured
-    assert p.reason == "lowest estimated cost of 2 candidates"
+    assert p.reason == "lowest estimated cost of 3 candidates"
     spec = conv_spec((1, 3, 64, 64), (8, 3, 3, 3), padding="same")
     assert p.workspace_bytes == ALGORITHMS[p.algorithm].workspace(spec)
-    assert ALGORITHMS["direct"].workspace(spec) == 1 * 3 * 66 * 66 * 8  # the padded copy
+    assert ALGORITHMS["direct"].workspace(spec) == 0  # zero padding happens inside the kernel
+    reflected = conv_spec((1, 3, 64, 64), (8, 3, 3, 3), padding="same", padding_mode="reflect")
+    assert ALGORITHMS["direct"].workspace(reflected) == 1 * 3 * 66 * 66 * 8  # the padded copy
 
 
 def test_plan_validates_like_conv():
@@ -95,7 +98,7 @@ def test_autotune_measures_once_and_remembers_on_disk(fresh_cache, monkeypatch):
     with ndconv.autotune():
         first = planner.plan_spec(spec)
     assert first.measured
-    assert set(first.estimates) == {"direct", "numpy"}
+    assert set(first.estimates) == {"direct", "numpy", "small"}
     assert first.algorithm == min(first.estimates, key=first.estimates.get)
     stored = json.loads((fresh_cache / "autotune" / "autotune.json").read_text())
     assert list(stored.values()) == [first.estimates]
@@ -166,3 +169,25 @@ def test_checking_a_name_costs_nothing(monkeypatch):
     spec = conv_spec((1, 1, 8), (1, 1, 3))
     assert planner.check_algorithm(spec, "auto") is None
     assert planner.check_algorithm(spec, "numpy").name == "numpy"
+
+
+def test_compiling_pays_off_once_a_spec_is_called_often(monkeypatch, tmp_path):
+    # The tiering of a JIT: a cheap spec stays on NumPy while the compile would cost
+    # more than it saves, and moves to the compiled kernel as its calls accumulate.
+    monkeypatch.setenv("NDCONV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(small, "_READY", set())  # nothing compiled yet
+    spec = conv_spec((1, 1, 200, 200), (1, 1, 5, 4), dtype=np.dtype(np.float32))
+    assert planner.plan_spec(spec, calls=1).algorithm == "numpy"
+    assert planner.plan_spec(spec, calls=10**9).algorithm == "direct"
+
+
+def test_plans_are_remade_as_calls_double(monkeypatch):
+    spec = conv_spec((1, 1, 9, 9), (1, 1, 3, 3), dtype=np.dtype(np.float32))
+    seen = []
+    monkeypatch.setattr(planner, "_PLANS", {})
+    real = planner.plan_spec
+    monkeypatch.setattr(planner, "plan_spec",
+                        lambda s, r="auto", calls=1: seen.append(calls) or real(s, r, calls))
+    for _ in range(9):
+        planner.choose_algorithm(spec)
+    assert seen == [1, 2, 4, 8]

@@ -92,7 +92,7 @@ CONV_ERRORS = [
      r"x must be a rectangular numeric array; got a ragged nested sequence"),
     ("unknown algorithm", lambda: ndconv.conv(X2, W2, algorithm="refernce"), ValueError,
      r"algorithm='refernce' is not valid; expected one of 'auto', 'direct', 'fft', 'numpy', "
-     r"'reference' "
+     r"'reference', 'small' "
      r"\(did you mean 'reference'\?\)"),
     ("transpose output_padding >= stride and dilation",
      lambda: ndconv.conv_transpose(X2, np.ones((3, 2, 3, 3)), stride=2, output_padding=2),

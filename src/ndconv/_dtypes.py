@@ -16,6 +16,7 @@ The rule, applied to all array arguments of a call together:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -47,21 +48,29 @@ def resolve_dtypes(
 
     ``None`` entries (an absent bias) are skipped.
     """
-    present = {name: a for name, a in arrays.items() if a is not None}
-    for name, array in present.items():
-        kind = array.dtype.kind
+    present = tuple((name, a.dtype) for name, a in arrays.items() if a is not None)
+    return _resolve(present, allow_complex)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(
+    named_dtypes: tuple[tuple[str, np.dtype], ...], allow_complex: bool
+) -> tuple[np.dtype, np.dtype]:
+    # Memoised: small convolutions call this on every call with the same few dtypes.
+    for name, dtype in named_dtypes:
+        kind = dtype.kind
         if kind not in _NUMERIC_KINDS:
             raise TypeError(
-                f"{name} has dtype {array.dtype}; expected a numeric array "
+                f"{name} has dtype {dtype}; expected a numeric array "
                 f"(bool, integer, floating or complex)"
             )
         if kind == "c" and not allow_complex:
             raise TypeError(
-                f"{name} has complex dtype {array.dtype}; this function is defined for real "
+                f"{name} has complex dtype {dtype}; this function is defined for real "
                 f"dtypes only (complex inputs work with conv, conv_transpose, correlate and "
                 f"convolve)"
             )
-    joint = np.result_type(*present.values())
+    joint = np.result_type(*(dtype for _, dtype in named_dtypes))
     if joint.kind in "biu":
         return np.dtype(np.float64), np.dtype(np.float64)
     if joint == np.float16:

@@ -22,10 +22,13 @@ size ``n``, kernel size ``k``, stride ``s``, dilation ``d`` and padding
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +84,18 @@ class ConvSpec:
     out_spatial: tuple[int, ...]
     batched: bool = True
     dtype: np.dtype = DEFAULT_DTYPE
+
+    def __hash__(self) -> int:
+        # Specs key the plan and offset caches on every call: hash the fields once.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, object]:
+        # String hashes differ between processes: never pickle the remembered one.
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     @property
     def ndim(self) -> int:
@@ -464,6 +479,52 @@ def conv_spec(
         batched=batched,
         dtype=dtype,
     )
+
+
+# Exact types only: 1 and True hash alike, but only one of them is a valid stride.
+_EXACT_TYPES = frozenset({int, str, type(None)})
+
+
+def _plain_tuple(value: tuple[Any, ...]) -> bool:
+    return all(
+        type(v) is int or (type(v) is tuple and all(type(e) is int for e in v)) for v in value
+    )
+
+
+def memoized_spec(build: Callable[..., ConvSpec], *shapes: object, **params: object) -> ConvSpec:
+    """``build(*shapes, **params)``, memoised when every parameter has an exact plain type.
+
+    ``build`` is :func:`conv_spec` or :func:`transpose_spec` and ``shapes``
+    come from ``ndarray.shape``. Validating the arguments costs tens of
+    microseconds, which is most of a small convolution, so repeated calls
+    with plain ints, strings, tuples and dtypes reuse the spec (the cache
+    holds the last 4096 distinct calls). Any other parameter type, or a call
+    that raises, is not cached.
+
+    >>> memoized_spec(conv_spec, (1, 1, 8, 8), (1, 1, 3, 3), stride=2) is memoized_spec(
+    ...     conv_spec, (1, 1, 8, 8), (1, 1, 3, 3), stride=2)
+    True
+    """
+    values = tuple(params.values())
+    for value in values:
+        kind = type(value)
+        if kind in _EXACT_TYPES or isinstance(value, np.dtype):
+            continue
+        if kind is tuple and _plain_tuple(value):  # type: ignore[arg-type]
+            continue
+        return build(*shapes, **params)
+    # A call site passes its keywords in one order; another order is just another entry.
+    return _memoized(build, shapes, tuple(params), values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _memoized(
+    build: Callable[..., ConvSpec],
+    shapes: tuple[Any, ...],
+    names: tuple[str, ...],
+    values: tuple[Any, ...],
+) -> ConvSpec:
+    return build(*shapes, **dict(zip(names, values)))
 
 
 def transpose_spec(

@@ -8,6 +8,7 @@ the result to the result dtype. Inputs are never modified.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
@@ -22,6 +23,7 @@ from ._shapes import (
     check_choice,
     conv_spec,
     correlate_padding,
+    memoized_spec,
     transpose_spec,
 )
 from .planner import check_algorithm, choose_algorithm, run_algorithm
@@ -42,15 +44,58 @@ def _batched(a: np.ndarray, spec: ConvSpec, dtype: np.dtype) -> np.ndarray:
     return a if spec.batched else a[np.newaxis]
 
 
+def _check_out(
+    out: object, shape: tuple[int, ...], dtype: np.dtype, inputs: dict[str, np.ndarray | None],
+    name: str = "out",
+) -> np.ndarray | None:
+    """Check a caller's output array before any work: type, shape, dtype, writable, no alias."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray or None; got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (the result's); got {name}.shape="
+                         f"{out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype} (the result's for these inputs); got "
+                         f"{name}.dtype={out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only; pass a writable array")
+    for input_name, array in inputs.items():
+        if array is not None and np.may_share_memory(out, array):
+            raise ValueError(f"{name} must not share memory with {input_name}; the inputs are "
+                             f"read while the result is written")
+    return out
+
+
+def _target(out: np.ndarray | None, spec: ConvSpec, compute: np.dtype) -> np.ndarray | None:
+    """``out`` as the batched array an algorithm can write into directly, if it can."""
+    if out is None or out.dtype != compute or not out.flags.c_contiguous:
+        return None
+    return out if spec.batched else out[np.newaxis]
+
+
 def _finish(
-    out: np.ndarray, bias: np.ndarray | None, spec: ConvSpec, dtype: np.dtype
+    y: np.ndarray, bias: np.ndarray | None, spec: ConvSpec, dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Add the bias per channel, drop the batch axis if the caller had none, cast."""
+    """Add the bias per channel, drop the batch axis if the caller had none, cast into ``out``.
+
+    ``y`` is the algorithm's result: a new array, or ``out`` itself when the
+    algorithm wrote there, so adding the bias in place is safe.
+    """
     if bias is not None:
-        out = out + bias.astype(out.dtype, copy=False).reshape(-1, *(1,) * (out.ndim - 2))
-    if not spec.batched:
-        out = out[0]
-    return out.astype(dtype, copy=False)
+        y += bias.astype(y.dtype, copy=False).reshape(-1, *(1,) * (y.ndim - 2))
+    return _deliver(y if spec.batched else y[0], dtype, out)
+
+
+def _deliver(y: np.ndarray, dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    """``y`` cast to ``dtype``, copied into ``out`` unless the algorithm wrote it there."""
+    if out is None:
+        return y.astype(dtype, copy=False)
+    if not np.may_share_memory(y, out):
+        np.copyto(out, y, casting="same_kind")
+    return out
 
 
 def conv(
@@ -64,6 +109,7 @@ def conv(
     groups: int = 1,
     padding_mode: PaddingMode = "zeros",
     algorithm: str = "auto",
+    out: NDArray | None = None,
 ) -> NDArray:
     """N-dimensional convolution as deep learning defines it (cross-correlation).
 
@@ -102,6 +148,11 @@ def conv(
         needs padding no larger than the input.
     algorithm : str, default "auto"
         ``"auto"`` or a name in :data:`ndconv.algorithms.ALGORITHMS`.
+    out : ndarray, optional
+        Where to write the result: exactly the result's shape and dtype,
+        writable, sharing no memory with the inputs. Repeated calls with the
+        same ``out`` allocate no new output; a C-contiguous ``out`` in the
+        compute dtype is written by the algorithm directly.
 
     Returns
     -------
@@ -142,14 +193,16 @@ def conv(
     x_, w_ = as_array(x, "x"), as_array(w, "w")
     b_ = _optional_array(bias, "bias")
     compute, result = resolve_dtypes({"x": x_, "w": w_, "bias": b_})
-    spec = conv_spec(
-        x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        padding_mode=padding_mode, bias_shape=None if b_ is None else b_.shape, dtype=compute,
+    spec = memoized_spec(
+        conv_spec, x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation,
+        groups=groups, padding_mode=padding_mode, bias_shape=None if b_ is None else b_.shape,
+        dtype=compute,
     )
+    out_ = _check_out(out, spec.output_shape, result, {"x": x_, "w": w_, "bias": b_})
     chosen = choose_algorithm(spec, algorithm)
     x_b, w_c = _batched(x_, spec, compute), w_.astype(compute, copy=False)
-    out = run_algorithm(chosen, x_b, w_c, spec)
-    return _finish(out, b_, spec, result)
+    y = run_algorithm(chosen, x_b, w_c, spec, _target(out_, spec, compute))
+    return _finish(y, b_, spec, result, out_)
 
 
 def conv_transpose(
@@ -163,6 +216,7 @@ def conv_transpose(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     algorithm: str = "auto",
+    out: NDArray | None = None,
 ) -> NDArray:
     """Transposed convolution: the adjoint of :func:`conv`, PyTorch's ``conv_transpose*d``.
 
@@ -188,6 +242,8 @@ def conv_transpose(
         input sizes a strided ``conv`` maps to the same output size; must be
         smaller than stride or dilation.
     algorithm : str, default "auto"
+    out : ndarray, optional
+        Where to write the result, as for :func:`conv`.
 
     Returns
     -------
@@ -210,16 +266,17 @@ def conv_transpose(
     x_, w_ = as_array(x, "x"), as_array(w, "w")
     b_ = _optional_array(bias, "bias")
     compute, result = resolve_dtypes({"x": x_, "w": w_, "bias": b_})
-    spec = transpose_spec(
-        x_.shape, w_.shape, stride=stride, padding=padding, output_padding=output_padding,
-        dilation=dilation, groups=groups, bias_shape=None if b_ is None else b_.shape,
-        dtype=compute,
+    spec = memoized_spec(
+        transpose_spec, x_.shape, w_.shape, stride=stride, padding=padding,
+        output_padding=output_padding, dilation=dilation, groups=groups,
+        bias_shape=None if b_ is None else b_.shape, dtype=compute,
     )
+    out_ = _check_out(out, spec.input_shape, result, {"x": x_, "w": w_, "bias": b_})
     check_algorithm(spec, algorithm)
-    out = input_gradient(
+    y = input_gradient(
         _batched(x_, spec, compute), w_.astype(compute, copy=False), spec, algorithm
     )
-    return _finish(out, b_, spec, result)
+    return _finish(y, b_, spec, result, out_)
 
 
 def conv_grad(
@@ -233,6 +290,7 @@ def conv_grad(
     groups: int = 1,
     padding_mode: PaddingMode = "zeros",
     algorithm: str = "auto",
+    out: tuple[NDArray | None, NDArray | None, NDArray | None] | None = None,
 ) -> tuple[NDArray, NDArray, NDArray]:
     """Gradients of :func:`conv` with respect to its input, weights and bias.
 
@@ -250,6 +308,9 @@ def conv_grad(
         The forward pass's input and weights.
     stride, padding, dilation, groups, padding_mode, algorithm
         The forward pass's arguments, as for :func:`conv`.
+    out : tuple of three ndarrays or None, optional
+        Where to write ``(dx, dw, dbias)``; each entry is checked as for
+        :func:`conv`'s ``out``, and ``None`` entries get new arrays.
 
     Returns
     -------
@@ -276,25 +337,60 @@ def conv_grad(
     """
     dy_, x_, w_ = as_array(dy, "dy"), as_array(x, "x"), as_array(w, "w")
     compute, result = resolve_dtypes({"dy": dy_, "x": x_, "w": w_}, allow_complex=False)
-    spec = conv_spec(
-        x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        padding_mode=padding_mode, dtype=compute,
+    spec = memoized_spec(
+        conv_spec, x_.shape, w_.shape, stride=stride, padding=padding, dilation=dilation,
+        groups=groups, padding_mode=padding_mode, dtype=compute,
     )
     if dy_.shape != spec.output_shape:
         raise ValueError(
             f"dy must have the shape conv(x, w) returns for these arguments, "
             f"{spec.output_shape}; got dy.shape={dy_.shape}"
         )
+    if out is None:
+        out = (None, None, None)
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(f"out must be a tuple (dx, dw, dbias) of arrays or None; got {out!r}")
+    inputs = {"dy": dy_, "x": x_, "w": w_}
+    dx_out, dw_out, db_out = (
+        _check_out(array, shape, result, inputs, name)
+        for array, shape, name in zip(
+            out, (x_.shape, w_.shape, (spec.out_channels,)), ("out[0]", "out[1]", "out[2]")
+        )
+    )
     check_algorithm(spec, algorithm)
     dy_b, x_b = _batched(dy_, spec, compute), _batched(x_, spec, compute)
     w_c = w_.astype(compute, copy=False)
     dx = input_gradient(dy_b, w_c, spec, algorithm)
     dw = weight_gradient(dy_b, x_b, spec, algorithm)
     dbias = dy_b.sum(axis=(0, *range(2, dy_b.ndim)))
-    return _finish(dx, None, spec, result), dw.astype(result), dbias.astype(result)
+    return (
+        _finish(dx, None, spec, result, dx_out),
+        _deliver(dw, result, dw_out),
+        _deliver(dbias, result, db_out),
+    )
 
 
-def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bool) -> NDArray:
+@functools.lru_cache(maxsize=4096)
+def _correlation_spec(
+    a_shape: tuple[int, ...], k_shape: tuple[int, ...], mode: str, dtype: np.dtype
+) -> ConvSpec:
+    # Shapes and the checked mode have exact types, so they key the cache safely;
+    # a call that raises is not cached.
+    for name, shape in (("a", a_shape), ("k", k_shape)):
+        if 0 in shape:
+            raise ValueError(f"{name} must not be empty; got {name}.shape={shape}")
+    if mode == "valid" and any(m < n for m, n in zip(a_shape, k_shape)):
+        raise ValueError(
+            f"mode='valid' needs k no larger than a along every axis; got a.shape={a_shape} "
+            f"and k.shape={k_shape} (use mode='same' or 'full')"
+        )
+    padding = correlate_padding(mode, k_shape)
+    return conv_spec((1, 1, *a_shape), (1, 1, *k_shape), padding=padding, dtype=dtype)
+
+
+def _plain_correlation(
+    a: object, k: object, mode: str, algorithm: str, flip: bool, out: object
+) -> NDArray:
     a_, k_ = as_array(a, "a"), as_array(k, "k")
     compute, result = resolve_dtypes({"a": a_, "k": k_})
     if a_.ndim != k_.ndim:
@@ -303,31 +399,32 @@ def _plain_correlation(a: object, k: object, mode: str, algorithm: str, flip: bo
             f"(shape {a_.shape}) and k.ndim={k_.ndim} (shape {k_.shape})"
         )
     mode = check_choice(mode, CORRELATE_MODES, "mode")
+    inputs = {"a": a_, "k": k_}
     if a_.ndim == 0:
-        return np.asarray(a_.astype(compute) * k_.astype(compute)).astype(result)
-    for name, array in (("a", a_), ("k", k_)):
-        if array.size == 0:
-            raise ValueError(f"{name} must not be empty; got {name}.shape={array.shape}")
-    if mode == "valid" and any(m < n for m, n in zip(a_.shape, k_.shape)):
-        raise ValueError(
-            f"mode='valid' needs k no larger than a along every axis; got a.shape={a_.shape} "
-            f"and k.shape={k_.shape} (use mode='same' or 'full')"
-        )
-    pads = correlate_padding(mode, k_.shape)
-    spec = conv_spec((1, 1, *a_.shape), (1, 1, *k_.shape), padding=pads, dtype=compute)
+        out_ = _check_out(out, (), result, inputs)
+        return _deliver(np.asarray(a_.astype(compute) * k_.astype(compute)), result, out_)
+    spec = _correlation_spec(a_.shape, k_.shape, mode, compute)
+    out_ = _check_out(out, spec.out_spatial, result, inputs)
     chosen = choose_algorithm(spec, algorithm)
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
-    out = run_algorithm(
+    target = _target(out_, spec, compute)
+    y = run_algorithm(
         chosen,
         a_.astype(compute, copy=False).reshape(1, 1, *a_.shape),
-        kernel.astype(compute).reshape(1, 1, *k_.shape),
+        kernel.astype(compute, copy=False).reshape(1, 1, *k_.shape),
         spec,
+        None if target is None else target.reshape(1, 1, *spec.out_spatial),
     )
-    return out[0, 0].astype(result, copy=False)
+    return _deliver(y[0, 0], result, out_)
 
 
 def correlate(
-    a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: str = "auto"
+    a: ArrayLike,
+    k: ArrayLike,
+    mode: Mode = "valid",
+    *,
+    algorithm: str = "auto",
+    out: NDArray | None = None,
 ) -> NDArray:
     """Cross-correlate two N-D arrays without batch or channel axes.
 
@@ -348,6 +445,8 @@ def correlate(
         "same": the size of ``a``, centred on "full" as SciPy does (for an even
         kernel the extra padding element goes at the start).
     algorithm : str, default "auto"
+    out : ndarray, optional
+        Where to write the result, as for :func:`conv`.
 
     Returns
     -------
@@ -376,11 +475,16 @@ def correlate(
     >>> ndconv.correlate([1, 2, 3], [0, 1], mode="full")
     array([1., 2., 3., 0.])
     """
-    return _plain_correlation(a, k, mode, algorithm, flip=False)
+    return _plain_correlation(a, k, mode, algorithm, flip=False, out=out)
 
 
 def convolve(
-    a: ArrayLike, k: ArrayLike, mode: Mode = "valid", *, algorithm: str = "auto"
+    a: ArrayLike,
+    k: ArrayLike,
+    mode: Mode = "valid",
+    *,
+    algorithm: str = "auto",
+    out: NDArray | None = None,
 ) -> NDArray:
     """Convolve two N-D arrays as mathematics does: the kernel is flipped.
 
@@ -394,6 +498,8 @@ def convolve(
         Same number of dims.
     mode : {"valid", "same", "full"}, default "valid"
     algorithm : str, default "auto"
+    out : ndarray, optional
+        Where to write the result, as for :func:`conv`.
 
     Returns
     -------
@@ -410,4 +516,4 @@ def convolve(
     >>> ndconv.convolve([1, 2, 3], [0, 1], mode="full")
     array([0., 1., 2., 3.])
     """
-    return _plain_correlation(a, k, mode, algorithm, flip=True)
+    return _plain_correlation(a, k, mode, algorithm, flip=True, out=out)

@@ -3,8 +3,12 @@
 ``"auto"`` ranks every algorithm of :data:`ndconv.algorithms.ALGORITHMS` that
 supports the spec by its estimated cost (:mod:`ndconv.algorithms.costs`) and
 picks the cheapest; the reference loop is only a candidate when nothing else
-supports the spec. A kernel that must still be compiled is charged a share of
-the compile time, so one-off small calls do not wait for a compiler. Inside
+supports the spec. An algorithm that must still be compiled is charged its
+compile time shared over the calls expected to reuse it: at first
+:attr:`~ndconv.algorithms.costs.MachineModel.expected_reuse` calls, then as
+many as have been made with that spec, so one-off small calls do not wait for
+a compiler but a small call made thousands of times ends up compiled (the
+tiering of a JIT). Inside
 ``with ndconv.autotune():`` the candidates are timed instead, once per spec,
 and the winner is remembered in memory and in the on-disk cache
 (:mod:`ndconv._cache`), like cuDNN's benchmark mode or FFTW's wisdom.
@@ -12,7 +16,7 @@ and the winner is remembered in memory and in the on-disk cache
 >>> import ndconv
 >>> p = ndconv.plan((1, 1, 512, 512), (1, 1, 3, 3), "float32", padding="same")
 >>> sorted(p.estimates)
-['direct', 'numpy']
+['direct', 'numpy', 'small']
 >>> p.algorithm == min(p.estimates, key=p.estimates.get)
 True
 """
@@ -26,6 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -34,6 +39,7 @@ from ._cache import cache_dir, write_atomically
 from ._dtypes import resolve_dtypes
 from ._shapes import ConvSpec, conv_spec
 from .algorithms import ALGORITHMS, Algorithm, get_algorithm
+from .algorithms.costs import DEFAULT_MACHINE
 
 _AUTOTUNING: ContextVar[bool] = ContextVar("ndconv_autotuning", default=False)
 # The autotune cache: spec key -> measured seconds per candidate. Loaded lazily
@@ -41,6 +47,12 @@ _AUTOTUNING: ContextVar[bool] = ContextVar("ndconv_autotuning", default=False)
 _MEASURED: dict[str, dict[str, float]] = {}
 _MEASURED_LOCK = threading.Lock()
 _AUTOTUNE_FILE = "autotune.json"
+# The plan cache: (spec, requested, autotuning) -> [plan, calls so far]. A plan is
+# re-made when its call count reaches a power of two, which picks up kernels that
+# became ready and the growing reuse at a negligible amortised cost. Cleared when it
+# holds _MAX_PLANS entries; races between threads only miscount calls.
+_PLANS: dict[tuple[ConvSpec, str, bool], list[Any]] = {}
+_MAX_PLANS = 4096
 
 
 @dataclass(frozen=True)
@@ -141,16 +153,26 @@ def check_algorithm(spec: ConvSpec, requested: str) -> Algorithm | None:
     return algorithm
 
 
-def plan_spec(spec: ConvSpec, requested: str = "auto") -> Plan:
-    """The :class:`Plan` for a checked spec (``requested`` is "auto" or a name)."""
+def _estimate(algorithm: Algorithm, spec: ConvSpec, calls: int) -> float:
+    """Seconds per call: running time plus the one-time setup shared over the reuse."""
+    reuse = max(DEFAULT_MACHINE.expected_reuse, calls)
+    return algorithm.cost(spec) + algorithm.setup(spec) / reuse
+
+
+def plan_spec(spec: ConvSpec, requested: str = "auto", calls: int = 1) -> Plan:
+    """The :class:`Plan` for a checked spec (``requested`` is "auto" or a name).
+
+    ``calls`` is how many calls with this spec have been made, this one included.
+    """
     algorithm = check_algorithm(spec, requested)
     if algorithm is not None:
-        return Plan(requested, {requested: algorithm.cost(spec)}, False,
+        return Plan(requested, {requested: _estimate(algorithm, spec, calls)}, False,
                     "requested by the caller", algorithm.workspace(spec))
     candidates = _candidates(spec)
     measured = _AUTOTUNING.get() and len(candidates) > 1
     seconds = (
-        _measure(spec, candidates) if measured else {a.name: a.cost(spec) for a in candidates}
+        _measure(spec, candidates) if measured
+        else {a.name: _estimate(a, spec, calls) for a in candidates}
     )
     best = min(seconds, key=seconds.__getitem__)
     if len(candidates) == 1:
@@ -172,26 +194,50 @@ def choose_algorithm(spec: ConvSpec, requested: str = "auto") -> Algorithm:
     >>> choose_algorithm(conv_spec((1, 1, 8, 8), (1, 1, 3, 3)), "reference").name
     'reference'
     """
-    return ALGORITHMS[plan_spec(spec, requested).algorithm]
+    key = (spec, requested, _AUTOTUNING.get())
+    entry = _PLANS.get(key)
+    if entry is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        entry = _PLANS[key] = [plan_spec(spec, requested), 1]
+    else:
+        entry[1] += 1
+        calls = entry[1]
+        if calls & (calls - 1) == 0:
+            entry[0] = plan_spec(spec, requested, calls)
+    return ALGORITHMS[entry[0].algorithm]
 
 
 def run_algorithm(
-    algorithm: Algorithm, x: np.ndarray, w: np.ndarray, spec: ConvSpec
+    algorithm: Algorithm,
+    x: np.ndarray,
+    w: np.ndarray,
+    spec: ConvSpec,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``algorithm`` on ``spec``; empty work gives zeros without calling it.
+    """Run ``algorithm`` on ``spec`` into ``out`` (or a new array) and return the result.
 
     With no output elements, or no input channels to sum over, the result is
     all zeros whatever the algorithm, so algorithms only ever see real work.
     """
     shape = (spec.batch, spec.out_channels, *spec.out_spatial)
     if 0 in shape or spec.in_channels == 0:
-        return np.zeros(shape, dtype=np.result_type(x, w))
-    return algorithm.run(x, w, spec)
+        if out is None:
+            return np.zeros(shape, dtype=np.result_type(x, w))
+        out[...] = 0
+        return out
+    return algorithm.run(x, w, spec, out)
 
 
-def execute(x: np.ndarray, w: np.ndarray, spec: ConvSpec, requested: str = "auto") -> np.ndarray:
+def execute(
+    x: np.ndarray,
+    w: np.ndarray,
+    spec: ConvSpec,
+    requested: str = "auto",
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Run the forward convolution described by ``spec`` (no bias)."""
-    return run_algorithm(choose_algorithm(spec, requested), x, w, spec)
+    return run_algorithm(choose_algorithm(spec, requested), x, w, spec, out)
 
 
 def plan(
@@ -228,7 +274,7 @@ def plan(
     >>> import ndconv
     >>> p = ndconv.plan((16, 64, 56, 56), (64, 64, 1, 1), "float32")
     >>> p.algorithm, p.reason
-    ('numpy', 'lowest estimated cost of 2 candidates')
+    ('numpy', 'lowest estimated cost of 3 candidates')
     """
     probe = np.empty(0, dtype=dtype)
     compute, _ = resolve_dtypes({"x": probe, "w": probe})

@@ -2,13 +2,14 @@
 
 Every algorithm computes the same thing with the same signature::
 
-    run(x, w, spec) -> out
+    run(x, w, spec, out=None) -> out
 
 ``x`` is the unpadded input ``(N, C_in, *in_spatial)`` and ``w`` the weight
 ``(C_out, C_in // groups, *kernel)``, both already in the compute dtype;
 ``spec`` is the checked :class:`~ndconv._shapes.ConvSpec` (padding, padding
 mode, stride, dilation, groups). The result is ``(N, C_out, *out_spatial)``
-without bias. Algorithms only see real work: ``ndconv.planner.run_algorithm``
+without bias, written into ``out`` when it is given (C-contiguous, the compute
+dtype, that shape) and returned. Algorithms only see real work: ``ndconv.planner.run_algorithm``
 answers empty outputs and zero input channels with zeros itself. Transposed
 convolutions and gradients are expressed as forward convolutions, so each
 algorithm serves them too.
@@ -16,7 +17,7 @@ algorithm serves them too.
 The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
 
 >>> sorted(ALGORITHMS)
-['direct', 'fft', 'numpy', 'reference']
+['direct', 'fft', 'numpy', 'reference', 'small']
 >>> get_algorithm("refernce")
 Traceback (most recent call last):
 ValueError: algorithm='refernce' is not valid; expected one of ... (did you mean 'reference'?)
@@ -31,18 +32,25 @@ import numpy as np
 
 from .._shapes import ConvSpec, check_choice
 from .costs import (
+    direct_cost,
     direct_workspace,
     reference_cost,
     reference_workspace,
+    small_workspace,
     vectorized_cost,
     vectorized_workspace,
 )
-from .direct import correlate_direct, estimated_cost, supports_direct
+from .direct import correlate_direct, setup_seconds, supports_direct
 from .fft import correlate_fft, fft_cost, fft_workspace
 from .reference import correlate_reference
+from .small import correlate_small, small_cost, small_setup, supports_small
 from .vectorized import correlate_vectorized
 
-RunFunction = Callable[[np.ndarray, np.ndarray, ConvSpec], np.ndarray]
+RunFunction = Callable[[np.ndarray, np.ndarray, ConvSpec, "np.ndarray | None"], np.ndarray]
+
+
+def _nothing_to_set_up(spec: ConvSpec) -> float:
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -54,13 +62,16 @@ class Algorithm:
     name : str
         The value users pass as ``algorithm=``.
     run : callable
-        ``run(x, w, spec) -> out``, the contract in this module's docstring.
+        ``run(x, w, spec, out=None) -> out``, the contract in this module's docstring.
     supports : callable
         ``supports(spec) -> bool``: whether ``run`` handles this spec.
     cost : callable
         ``cost(spec) -> float``: estimated seconds, for ranking (see ``costs``).
     workspace : callable
         ``workspace(spec) -> int``: bytes allocated beyond the output.
+    setup : callable
+        ``setup(spec) -> float``: one-time seconds before ``run`` can start
+        (compiling a kernel), 0 once it is ready.
     summary : str
         One line for listings.
     auto : bool
@@ -75,6 +86,7 @@ class Algorithm:
     cost: Callable[[ConvSpec], float]
     workspace: Callable[[ConvSpec], int]
     summary: str
+    setup: Callable[[ConvSpec], float] = _nothing_to_set_up
     auto: bool = True
 
 
@@ -97,9 +109,19 @@ ALGORITHMS: dict[str, Algorithm] = {
             "direct",
             correlate_direct,
             supports_direct,
-            estimated_cost,
+            direct_cost,
             direct_workspace,
             "numba-compiled loops, kernel taps unrolled, vectorised along output rows",
+            setup=setup_seconds,
+        ),
+        Algorithm(
+            "small",
+            correlate_small,
+            supports_small,
+            small_cost,
+            small_workspace,
+            "one compiled single-thread loop over flat tap offsets, for small problems",
+            setup=small_setup,
         ),
         Algorithm(
             "fft",

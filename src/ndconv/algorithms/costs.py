@@ -32,6 +32,9 @@ class MachineModel:
     direct_seconds_per_row_channel: float = 12e-9
     direct_seconds_per_task: float = 50e-9
     direct_seconds_per_view: float = 3e-9
+    direct_seconds_per_launch: float = 30e-6
+    small_seconds_per_mac: float = 1e-9
+    small_seconds_per_call: float = 4e-6
     gemm_seconds_per_mac: float = 22e-12
     fft_seconds_per_flop: float = 0.2e-9
     copy_seconds_per_byte: float = 0.3e-9
@@ -82,6 +85,11 @@ def padded_bytes(spec: ConvSpec) -> int:
     return spec.batch * spec.in_channels * spatial_volume(spec.padded_spatial) * spec.dtype.itemsize
 
 
+def copied_padding_bytes(spec: ConvSpec) -> int:
+    """Bytes of the padded copy the compiled kernels make: none for zero padding."""
+    return 0 if spec.padding_mode == "zeros" else padded_bytes(spec)
+
+
 def direct_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
     """Compiled direct loops: arithmetic plus per-row, per-view and per-task overheads.
 
@@ -96,7 +104,8 @@ def direct_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> floa
         + rows * per_group_in * machine.direct_seconds_per_row_channel
         + rows * per_group_in * taps * machine.direct_seconds_per_view
         + tasks * machine.direct_seconds_per_task
-        + padded_bytes(spec) * machine.copy_seconds_per_byte
+        + copied_padding_bytes(spec) * machine.copy_seconds_per_byte
+        + machine.direct_seconds_per_launch
     )
 
 
@@ -124,8 +133,8 @@ def reference_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> f
 
 
 def direct_workspace(spec: ConvSpec) -> int:
-    """Bytes beyond the output: the padded copy of the input, if any."""
-    return padded_bytes(spec)
+    """Bytes beyond the output: the padded copy of the input, for modes other than zeros."""
+    return copied_padding_bytes(spec)
 
 
 def vectorized_workspace(spec: ConvSpec) -> int:
@@ -135,6 +144,12 @@ def vectorized_workspace(spec: ConvSpec) -> int:
     step = spec.batch * spec.in_channels * (positions if taps <= positions else taps)
     accumulator = spec.batch * spec.out_channels * positions
     return padded_bytes(spec) + (step + accumulator) * itemsize
+
+
+def small_workspace(spec: ConvSpec) -> int:
+    """Bytes beyond the output: the padded copy and the offsets of taps and windows."""
+    offsets = spatial_volume(spec.kernel) + spatial_volume(spec.out_spatial)
+    return padded_bytes(spec) + 8 * offsets
 
 
 def reference_workspace(spec: ConvSpec) -> int:

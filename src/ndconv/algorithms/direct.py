@@ -10,29 +10,25 @@ makes a 3x3 filter run near memory speed. Taps beyond the unroll budget stay
 runtime loops.
 
 Kernels are generated as Python source (the unrolling needs the kernel shape
-at compile time) and compiled on first use. Compiled kernels live in
-:data:`_COMPILED`, keyed by what the source depends on; when the cache
-directory (:mod:`ndconv._cache`) is writable the source is also written there,
-so numba can cache the machine code across processes.
+at compile time) and compiled on first use through :mod:`._jit`, which keeps
+the machine code on disk across processes. Compiled kernels live in
+:data:`_COMPILED`, keyed by what the source depends on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import importlib.util
-import sys
 import threading
 from collections.abc import Callable
 
 import numpy as np
 
-from .._cache import cache_dir, write_atomically
 from .._padding import pad
 from .._shapes import ConvSpec
 from .._threads import kernel_threads
-from .costs import DEFAULT_MACHINE, MachineModel, direct_cost
+from ._jit import compile_source, is_cached
+from .costs import DEFAULT_MACHINE, MachineModel
 
 #: Most taps unrolled into one expression; larger kernels loop over leading axes.
 UNROLL_TAPS = 64
@@ -46,14 +42,13 @@ SUPPORTED_DTYPES = frozenset(
 # The compiled-kernel cache: (kernel shape, unit last stride) -> numba dispatcher, and
 # the (kernel shape, unit last stride, dtype) combinations that have run (so are compiled).
 _COMPILED: dict[tuple[tuple[int, ...], bool], Callable[..., None]] = {}
-_READY: set[tuple[tuple[int, ...], bool, str]] = set()
+_READY: set[tuple[tuple[int, ...], bool, np.dtype]] = set()
 _COMPILE_LOCK = threading.Lock()
 # numba's fallback "workqueue" threading layer aborts the process when two Python
 # threads run parallel kernels at once (numba issues #8563, #9288); with OpenMP or
 # TBB concurrent calls are safe. Calls are serialised unless a safe layer is known.
 _RUN_LOCK = threading.Lock()
 _SAFE_LAYERS = frozenset({"omp", "tbb"})
-_CACHE_FORMAT = "cache format 1: module ndconv_kernel_<sha256 of this file>"
 
 
 def unrolled_axes(kernel: tuple[int, ...]) -> int:
@@ -77,33 +72,45 @@ def unrolled_axes(kernel: tuple[int, ...]) -> int:
 def kernel_source(kernel: tuple[int, ...], unit_stride: bool) -> str:
     """Python source of the compiled kernel for one kernel shape.
 
-    The generated function ``correlate(xp, w, out, stride, dilation, groups, block)``
-    writes the correlation of the padded input ``xp`` with ``w`` into ``out``;
-    each parallel task computes ``block`` elements of one output row.
+    The generated function ``correlate(x, w, out, stride, dilation, lo, groups,
+    block, zero)`` writes the correlation of ``x``, zero-padded by ``lo`` in
+    front of each spatial axis (and implicitly behind it), with ``w`` into
+    ``out``; each parallel task computes ``block`` elements of one output row.
+    ``zero`` is a row of zeros at least as long as an input row.
+
+    Zero padding never makes a padded copy of the input: a tap whose input row
+    lies in the padding reads the ``zero`` row instead, and along the last
+    axis each output row splits into an interior, where every tap falls inside
+    the input and the unrolled sum vectorises, and short borders summed with
+    bounds checks.
     """
     ndim = len(kernel)
     looped = ndim - unrolled_axes(kernel)  # leading kernel axes looped at runtime
     last = ndim - 1
-    # Every tap reads its own row view, already offset and strided, so the
-    # innermost loop indexes with plain ``j``: numba then needs no wraparound
-    # check and LLVM vectorises. (``row[j + offset]`` with a runtime offset, or a
-    # loop over ``range(start, stop)``, would not vectorise.)
     step = "" if unit_stride else ":s_last"
     lines = [
-        "def correlate(xp, w, out, stride, dilation, groups, block):",
+        "def correlate(x, w, out, stride, dilation, lo, groups, block, zero):",
         "    batch = out.shape[0]",
         "    channels_out = out.shape[1]",
         *(f"    o{a} = out.shape[{a + 2}]" for a in range(ndim)),
+        *(f"    n{a} = x.shape[{a + 2}]" for a in range(ndim)),
         *(f"    s{a} = stride[{a}]" for a in range(ndim)),
         *(f"    d{a} = dilation[{a}]" for a in range(ndim)),
-        "    s_last = stride[-1]",
+        *(f"    l{a} = lo[{a}]" for a in range(ndim)),
+        f"    s_last = s{last}",
         "    per_group_in = w.shape[1]",
         "    per_group_out = channels_out // groups",
         "    rows = batch * channels_out" + "".join(f" * o{a}" for a in range(last)),
         f"    blocks = (o{last} + block - 1) // block",
+        # Interior of a row: outputs whose every last-axis tap lies inside the input.
+        f"    inner_first = min((l{last} + s{last} - 1) // s{last}, o{last})",
+        f"    inner_end = (n{last} - 1 - {kernel[last] - 1} * d{last} + l{last}) // s{last} + 1",
+        f"    inner_end = max(min(inner_end, o{last}), inner_first)",
         "    for task in prange(rows * blocks):",
         "        start = (task % blocks) * block",
         f"        stop = min(start + block, o{last})",
+        "        first_j = min(max(start, inner_first), stop)",
+        "        end_j = max(min(stop, inner_end), first_j)",
         "        r = task // blocks",
     ]
     for a in reversed(range(last)):
@@ -112,78 +119,105 @@ def kernel_source(kernel: tuple[int, ...], unit_stride: bool) -> str:
         "        oc = r % channels_out",
         "        n = r // channels_out",
         "        first = (oc // per_group_out) * per_group_in",
-        "        orow = out[(n, oc" + "".join(f", p{a}" for a in range(last)) + ")][start:stop]",
-        "        first_input = start * s_last",
+        "        orow = out[(n, oc" + "".join(f", p{a}" for a in range(last)) + ")]",
+        "        inner = orow[first_j:end_j]",
+        f"        column = first_j * s{last} - l{last}",
     ]
     if looped:
-        lines += ["        for j in range(stop - start):", "            orow[j] = 0"]
+        lines += ["        for j in range(start, stop):", "            orow[j] = 0"]
     lines += ["        for c in range(per_group_in):", "            ci = first + c"]
     indent = "            "
     for a in range(min(looped, last)):
-        lines.append(f"{indent}for t{a} in range({kernel[a]}):")
+        # A looped leading tap whose input row is padding contributes nothing.
+        lines += [
+            f"{indent}for t{a} in range({kernel[a]}):",
+            f"{indent}    i{a} = p{a} * s{a} + t{a} * d{a} - l{a}",
+            f"{indent}    if i{a} < 0 or i{a} >= n{a}:",
+            f"{indent}        continue",
+        ]
         indent += "    "
 
-    def tap_name(a: int, taps: tuple[int, ...]) -> str:
-        # Looped axes are runtime loop variables; unrolled ones are constants.
-        return f"t{a}" if a < looped else str(taps[a - looped])
-
-    def view(taps: tuple[int, ...]) -> str:
-        rows = "".join(f", p{a} * s{a} + {tap_name(a, taps)} * d{a}" for a in range(last))
-        offset = f"first_input + {tap_name(last, taps)} * d{last}"
-        return f"xp[(n, ci{rows})][{offset}:{step}]"
-
     def weight(taps: tuple[int, ...]) -> str:
-        return "w[(oc, c" + "".join(f", {tap_name(a, taps)}" for a in range(ndim)) + ")]"
+        names = [f"t{a}" if a < looped else str(taps[a - looped]) for a in range(ndim)]
+        return "w[(oc, c" + "".join(f", {name}" for name in names) + ")]"
+
+    def border_loops(body: list[str]) -> list[str]:
+        # The outputs before and after the interior, each tap checked against the row.
+        result = []
+        for bounds in ("start, first_j", "end_j, stop"):
+            result += [f"{indent}for j in range({bounds}):", f"{indent}    acc = zero[0]"]
+            result += [f"{indent}    {line}" for line in body]
+        return result
 
     if looped == ndim:
         # Nothing unrolled: the last kernel axis is a runtime loop too.
+        row = "x[(n, ci" + "".join(f", i{a}" for a in range(last)) + ")]"
         lines += [
+            f"{indent}row = {row}",
             f"{indent}for t{last} in range({kernel[last]}):",
             f"{indent}    weight = {weight(())}",
-            f"{indent}    row = {view(())}",
-            f"{indent}    for j in range(stop - start):",
-            f"{indent}        orow[j] += weight * row[j]",
+            f"{indent}    view = row[column + t{last} * d{last}:{step}]",
+            f"{indent}    for j in range(end_j - first_j):",
+            f"{indent}        inner[j] += weight * view[j]",
         ]
+        lines += border_loops([
+            f"for t{last} in range({kernel[last]}):",
+            f"    i = j * s{last} + t{last} * d{last} - l{last}",
+            f"    if i >= 0 and i < n{last}:",
+            f"        acc += {weight(())} * row[i]",
+            "orow[j] += acc",
+        ])
         return "\n".join(lines) + "\n"
     taps_list = [tuple(t) for t in np.ndindex(*kernel[looped:])]
+    # One row per combination of unrolled leading taps; the zero row where it is padding.
+    row_names: dict[tuple[int, ...], str] = {}
+    for taps in taps_list:
+        leading = taps[:-1]
+        if leading in row_names:
+            continue
+        name = f"row{len(row_names)}"
+        row_names[leading] = name
+        indices = [f"i{a}" if a < looped else f"q{a}_{leading[a - looped]}" for a in range(last)]
+        for a in range(looped, last):
+            t = leading[a - looped]
+            lines.append(f"{indent}q{a}_{t} = p{a} * s{a} + {t} * d{a} - l{a}")
+        checks = " and ".join(f"{i} >= 0 and {i} < n{a}" for a, i in enumerate(indices)
+                              if a >= looped)
+        element = "x[(n, ci" + "".join(f", {i}" for i in indices) + ")]"
+        lines.append(f"{indent}{name} = {element} if {checks} else zero" if checks
+                     else f"{indent}{name} = {element}")
+    # Every tap reads its own view, already offset and strided, so the inner loop
+    # indexes with plain ``j``: numba needs no wraparound check and LLVM vectorises.
     for i, taps in enumerate(taps_list):
-        lines += [f"{indent}w{i} = {weight(taps)}", f"{indent}x{i} = {view(taps)}"]
+        offset = f"column + {taps[-1]} * d{last}"
+        lines += [f"{indent}w{i} = {weight(taps)}",
+                  f"{indent}x{i} = {row_names[taps[:-1]]}[{offset}:{step}]"]
     terms = " + ".join(f"w{i} * x{i}[j]" for i in range(len(taps_list)))
+    border = [f"base = j * s{last} - l{last}"]
+    for i, taps in enumerate(taps_list):
+        border += [
+            f"i = base + {taps[-1]} * d{last}",
+            f"if i >= 0 and i < n{last}:",
+            f"    acc += w{i} * {row_names[taps[:-1]]}[i]",
+        ]
     if looped:
-        lines += [f"{indent}for j in range(stop - start):", f"{indent}    orow[j] += {terms}"]
+        lines += [f"{indent}for j in range(end_j - first_j):", f"{indent}    inner[j] += {terms}"]
+        lines += border_loops([*border, "orow[j] += acc"])
         return "\n".join(lines) + "\n"
     # With every tap unrolled, the first channel writes the row instead of adding
     # to a zeroed one: one pass over the output less.
     lines += [
         f"{indent}if c == 0:",
-        f"{indent}    for j in range(stop - start):",
-        f"{indent}        orow[j] = {terms}",
+        f"{indent}    for j in range(end_j - first_j):",
+        f"{indent}        inner[j] = {terms}",
         f"{indent}else:",
-        f"{indent}    for j in range(stop - start):",
-        f"{indent}        orow[j] += {terms}",
+        f"{indent}    for j in range(end_j - first_j):",
+        f"{indent}        inner[j] += {terms}",
     ]
+    lines += border_loops(
+        [*border, "if c == 0:", "    orow[j] = acc", "else:", "    orow[j] += acc"]
+    )
     return "\n".join(lines) + "\n"
-
-
-def _compile(source: str) -> Callable[..., None]:
-    """Compile generated source; through a cached module file when possible."""
-    from numba import njit, prange
-
-    directory = cache_dir("direct")
-    if directory is None:
-        namespace: dict[str, object] = {"prange": prange}
-        exec(compile(source, "<ndconv.direct>", "exec"), namespace)
-        return njit(parallel=True)(namespace["correlate"])  # type: ignore[no-any-return]
-    path = directory / _module_path(source)
-    if not path.exists():
-        write_atomically(path, _module_source(source))
-    name = f"ndconv_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    # numba's cache loader finds the function's module by name.
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.correlate  # type: ignore[no-any-return]
 
 
 def compiled_kernel(kernel: tuple[int, ...], unit_stride: bool) -> Callable[..., None]:
@@ -191,39 +225,18 @@ def compiled_kernel(kernel: tuple[int, ...], unit_stride: bool) -> Callable[...,
     key = (kernel, unit_stride)
     with _COMPILE_LOCK:
         if key not in _COMPILED:
-            _COMPILED[key] = _compile(kernel_source(kernel, unit_stride))
+            _COMPILED[key] = compile_source(kernel_source(kernel, unit_stride), parallel=True)
         return _COMPILED[key]
-
-
-@functools.lru_cache(maxsize=1024)
-def _module_path(source: str) -> str:
-    return f"kernel_{hashlib.sha256(_module_source(source).encode()).hexdigest()[:20]}.py"
-
-
-def _module_source(source: str) -> str:
-    # The tag changes whenever the way kernels are named or loaded changes, so a
-    # new layout never meets numba cache entries pickled under an old one.
-    return (
-        f"# ndconv direct kernel, {_CACHE_FORMAT}\nfrom numba import njit, prange\n\n\n"
-        f"@njit(parallel=True, cache=True)\n{source}"
-    )
 
 
 def setup_seconds(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
     """One-time cost before the kernel for ``spec`` can run: compile or cache load."""
     unit_stride = spec.stride[-1] == 1
-    if (spec.kernel, unit_stride, str(spec.dtype)) in _READY:
+    if (spec.kernel, unit_stride, spec.dtype) in _READY:
         return 0.0
-    directory = cache_dir("direct")
-    source = kernel_source(spec.kernel, unit_stride)
-    if directory is not None and (directory / _module_path(source)).exists():
+    if is_cached(kernel_source(spec.kernel, unit_stride), parallel=True):
         return machine.cached_load_seconds
     return machine.compile_seconds
-
-
-def estimated_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
-    """Estimated seconds per call: running time plus a share of any compilation."""
-    return direct_cost(spec, machine) + setup_seconds(spec, machine) / machine.expected_reuse
 
 
 def _run_guard() -> threading.Lock | contextlib.nullcontext[None]:
@@ -242,10 +255,14 @@ def supports_direct(spec: ConvSpec) -> bool:
     return spec.dtype in SUPPORTED_DTYPES
 
 
-def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+def correlate_direct(
+    x: np.ndarray, w: np.ndarray, spec: ConvSpec, out: np.ndarray | None = None
+) -> np.ndarray:
     """Feature maps of ``x`` under ``w`` by compiled, row-vectorised direct loops.
 
     Same contract as :func:`ndconv.algorithms.reference.correlate_reference`.
+    Zero padding is applied inside the kernel; the other padding modes are
+    copied first.
 
     Examples
     --------
@@ -256,8 +273,12 @@ def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray
     array([-5., -5., -5.])
     """
     dtype = np.result_type(x, w)
-    out = np.empty((spec.batch, spec.out_channels, *spec.out_spatial), dtype=dtype)
-    padded = np.ascontiguousarray(pad(x, spec.padding, spec.padding_mode))
+    if out is None:
+        out = np.empty((spec.batch, spec.out_channels, *spec.out_spatial), dtype=dtype)
+    if spec.padding_mode == "zeros":
+        source, lo = np.ascontiguousarray(x), [lo for lo, _ in spec.padding]
+    else:
+        source, lo = np.ascontiguousarray(pad(x, spec.padding, spec.padding_mode)), [0] * spec.ndim
     unit_stride = spec.stride[-1] == 1
     kernel = compiled_kernel(spec.kernel, unit_stride)
     import numba
@@ -266,13 +287,15 @@ def correlate_direct(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray
     numba.set_num_threads(kernel_threads())
     with _run_guard():
         kernel(
-            padded,
+            source,
             np.ascontiguousarray(w),
             out,
             np.array(spec.stride, dtype=np.int64),
             np.array(spec.dilation, dtype=np.int64),
+            np.array(lo, dtype=np.int64),
             spec.groups,
             ROW_BLOCK,
+            np.zeros(max(source.shape[-1], 1), dtype=dtype),
         )
-    _READY.add((spec.kernel, unit_stride, str(dtype)))
+    _READY.add((spec.kernel, unit_stride, dtype))
     return out

@@ -38,7 +38,9 @@ def transform_shape(spec: ConvSpec, real: bool) -> tuple[int, ...]:
     return tuple(scipy.fft.next_fast_len(n, real=real) for n in spec.padded_spatial)
 
 
-def correlate_fft(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+def correlate_fft(
+    x: np.ndarray, w: np.ndarray, spec: ConvSpec, out: np.ndarray | None = None
+) -> np.ndarray:
     """Feature maps of ``x`` under ``w`` through products of spectra.
 
     Same contract as :func:`ndconv.algorithms.reference.correlate_reference`.
@@ -76,7 +78,10 @@ def correlate_fft(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
         slice(e - 1, e - 1 + (n - 1) * s + 1, s)
         for e, n, s in zip(spec.effective_kernel, spec.out_spatial, spec.stride)
     )
-    return np.ascontiguousarray(full[(..., *valid)], dtype=dtype)
+    if out is None:
+        return np.ascontiguousarray(full[(..., *valid)], dtype=dtype)
+    out[...] = full[(..., *valid)]
+    return out
 
 
 def fft_cost(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:

@@ -28,7 +28,9 @@ def window(position: tuple[int, ...], spec: ConvSpec) -> tuple[slice, ...]:
     )
 
 
-def correlate_reference(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+def correlate_reference(
+    x: np.ndarray, w: np.ndarray, spec: ConvSpec, out: np.ndarray | None = None
+) -> np.ndarray:
     """Feature maps of ``x`` under ``w`` by one dot product per output element.
 
     Parameters
@@ -37,11 +39,14 @@ def correlate_reference(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndar
         Unpadded input in the compute dtype.
     w : ndarray, shape (C_out, C_in // groups, *kernel)
     spec : ConvSpec
+    out : ndarray, shape (N, C_out, *out_spatial), optional
+        Where to write the result (C-contiguous, the compute dtype); a new
+        array if omitted.
 
     Returns
     -------
     ndarray, shape (N, C_out, *out_spatial)
-        No bias added.
+        ``out``, or a new array; no bias added.
 
     Examples
     --------
@@ -54,7 +59,8 @@ def correlate_reference(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndar
            [-5., -5., -5.]])
     """
     padded = pad(x, spec.padding, spec.padding_mode)
-    out = np.zeros((spec.batch, spec.out_channels, *spec.out_spatial), dtype=x.dtype)
+    if out is None:
+        out = np.empty((spec.batch, spec.out_channels, *spec.out_spatial), dtype=x.dtype)
     in_per_group = spec.in_channels // spec.groups
     out_per_group = spec.out_channels // spec.groups
     for n in range(spec.batch):

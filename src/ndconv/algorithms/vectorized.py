@@ -62,7 +62,9 @@ def _loop_over_positions(xg: np.ndarray, wg: np.ndarray, spec: ConvSpec) -> np.n
     return flat.reshape(groups, out_per_group, spec.batch, *spec.out_spatial)
 
 
-def correlate_vectorized(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+def correlate_vectorized(
+    x: np.ndarray, w: np.ndarray, spec: ConvSpec, out: np.ndarray | None = None
+) -> np.ndarray:
     """Feature maps of ``x`` under ``w`` with the loop over the shorter axis.
 
     Same contract as :func:`ndconv.algorithms.reference.correlate_reference`.
@@ -85,4 +87,8 @@ def correlate_vectorized(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.nda
     else:
         result = _loop_over_positions(xg, wg, spec)
     # (G, Cout_g, N, *out) -> (N, G * Cout_g, *out)
-    return np.moveaxis(result, 2, 0).reshape(shape)
+    result = np.moveaxis(result, 2, 0).reshape(shape)
+    if out is None:
+        return result
+    out[...] = result
+    return out
