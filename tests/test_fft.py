@@ -1,12 +1,14 @@
 """The FFT algorithm (ndconv.algorithms.fft): exactness against the reference, and its limits."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import ndconv
 from ndconv._shapes import conv_spec
 from ndconv.algorithms import ALGORITHMS
-from ndconv.algorithms.fft import correlate_fft, transform_shape
+from ndconv.algorithms.fft import correlate_fft, fft_guard, transform_shape
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -43,13 +45,63 @@ def test_float32_error_is_normwise_small():
     assert np.abs(got - exact).max() <= 1e-5 * np.abs(exact).max()
 
 
-def test_one_nan_spreads_everywhere_which_is_why_auto_never_picks_fft():
-    a = np.ones((32, 32))
+def test_auto_uses_fft_for_large_kernels_on_well_behaved_data(monkeypatch):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((300, 300)).astype(np.float32)
+    k = rng.standard_normal((31, 31)).astype(np.float32)
+    plan = ndconv.plan((1, 1, 300, 300), (1, 1, 31, 31), "float32")
+    assert plan.algorithm == "fft"
+    assert ALGORITHMS[plan.fallback].guard is None
+    ran = []
+    real = ALGORITHMS["fft"].run
+    monkeypatch.setitem(ALGORITHMS, "fft", dataclasses.replace(
+        ALGORITHMS["fft"], run=lambda *args: ran.append(1) or real(*args)))
+    monkeypatch.setattr(ndconv.planner, "_PLANS", {})
+    got = ndconv.correlate(a, k)
+    assert ran
+    exact = ndconv.correlate(a.astype(np.float64), k.astype(np.float64), algorithm="numpy")
+    assert np.abs(got - exact).max() <= 1e-5 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda a: a.astype(np.uint8), "integer inputs"),
+        (lambda a: np.where(np.arange(a.size).reshape(a.shape) == 77, np.nan, a), "non-finite"),
+        (lambda a: np.where(np.arange(a.size).reshape(a.shape) == 5, np.inf, a), "non-finite"),
+        (lambda a: a * np.where(np.arange(a.shape[-1]) < 50, 1e6, 1e-3), "magnitudes span"),
+    ],
+)
+def test_the_guard_refuses_data_fft_would_get_wrong(make, reason):
+    rng = np.random.default_rng(4)
+    a = make(rng.integers(1, 9, (1, 1, 100, 100)).astype(np.float64))
+    k = rng.integers(1, 9, (1, 1, 31, 31)).astype(a.dtype if a.dtype.kind == "i" else np.float64)
+    spec = conv_spec(a.shape, k.shape)
+    assert reason in fft_guard(a, k, spec)
+
+
+def test_nan_stays_local_under_auto_even_when_fft_is_planned():
+    a = np.ones((64, 64))
     a[3, 3] = np.nan
-    k = np.ones((5, 5))
-    assert np.isnan(ndconv.correlate(a, k, algorithm="fft")).all()
-    assert np.isnan(ndconv.correlate(a, k)).sum() == 16  # only the windows covering it
-    assert "fft" not in ndconv.plan((1, 1, 4096, 4096), (1, 1, 63, 63), "float64").estimates
+    k = np.ones((31, 31))
+    assert ndconv.plan((1, 1, 64, 64), (1, 1, 31, 31), "float64").algorithm == "fft"
+    assert np.isnan(ndconv.correlate(a, k, algorithm="fft")).all()  # why the guard exists
+    assert np.isnan(ndconv.correlate(a, k)).sum() == 4 * 4  # only the windows covering it
+
+
+def test_large_dynamic_range_keeps_each_output_accurate_under_auto():
+    # RELIABILITY.md: half of x times 1e6, half times 1e-3; the small half must stay accurate.
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((128, 128)).astype(np.float32)
+    a[:, :64] *= 1e6
+    a[:, 64:] *= 1e-3
+    k = rng.standard_normal((31, 31)).astype(np.float32)
+    got = ndconv.correlate(a, k)
+    exact = ndconv.correlate(a.astype(np.float64), k.astype(np.float64), algorithm="numpy")
+    quiet = slice(64, None)
+    scale = ndconv.correlate(np.abs(a[:, quiet]).astype(np.float64), np.abs(k).astype(np.float64))
+    error = np.abs(got[:, 64:] - exact[:, 64:])
+    assert (error <= 1e-5 * scale).all()
 
 
 def test_transform_lengths_are_fast_and_cover_the_padded_input():

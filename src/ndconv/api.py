@@ -199,7 +199,7 @@ def conv(
         dtype=compute,
     )
     out_ = _check_out(out, spec.output_shape, result, {"x": x_, "w": w_, "bias": b_})
-    chosen = choose_algorithm(spec, algorithm)
+    chosen = choose_algorithm(spec, algorithm, (x_, w_))
     x_b, w_c = _batched(x_, spec, compute), w_.astype(compute, copy=False)
     y = run_algorithm(chosen, x_b, w_c, spec, _target(out_, spec, compute))
     return _finish(y, b_, spec, result, out_)
@@ -405,7 +405,7 @@ def _plain_correlation(
         return _deliver(np.asarray(a_.astype(compute) * k_.astype(compute)), result, out_)
     spec = _correlation_spec(a_.shape, k_.shape, mode, compute)
     out_ = _check_out(out, spec.out_spatial, result, inputs)
-    chosen = choose_algorithm(spec, algorithm)
+    chosen = choose_algorithm(spec, algorithm, (a_.reshape(1, 1, *a_.shape), k_))
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
     target = _target(out_, spec, compute)
     y = run_algorithm(

@@ -16,7 +16,7 @@ and the winner is remembered in memory and in the on-disk cache
 >>> import ndconv
 >>> p = ndconv.plan((1, 1, 512, 512), (1, 1, 3, 3), "float32", padding="same")
 >>> sorted(p.estimates)
-['direct', 'numpy', 'small']
+['direct', 'fft', 'numpy', 'small']
 >>> p.algorithm == min(p.estimates, key=p.estimates.get)
 True
 """
@@ -72,6 +72,10 @@ class Plan:
         One sentence on why ``algorithm`` was chosen.
     workspace_bytes : int
         Memory the chosen algorithm allocates beyond the output.
+    fallback : str or None
+        When the chosen algorithm is trusted only on some data (FFT), the
+        algorithm that runs instead if its guard refuses the caller's arrays
+        (integers, NaN or Inf, a wide range of magnitudes); None otherwise.
     """
 
     algorithm: str
@@ -79,12 +83,13 @@ class Plan:
     measured: bool
     reason: str
     workspace_bytes: int
+    fallback: str | None = None
 
 
 def _candidates(spec: ConvSpec) -> list[Algorithm]:
     supported = [
         a for name, a in ALGORITHMS.items()
-        if name != "reference" and a.auto and a.supports(spec)
+        if name != "reference" and a.supports(spec)
     ]
     return supported or [ALGORITHMS["reference"]]
 
@@ -180,11 +185,23 @@ def plan_spec(spec: ConvSpec, requested: str = "auto", calls: int = 1) -> Plan:
     else:
         how = "fastest measured" if measured else "lowest estimated cost"
         reason = f"{how} of {len(candidates)} candidates"
-    return Plan(best, seconds, measured, reason, ALGORITHMS[best].workspace(spec))
+    fallback = None
+    if ALGORITHMS[best].guard is not None:
+        unguarded = {n: s for n, s in seconds.items() if ALGORITHMS[n].guard is None}
+        fallback = min(unguarded, key=unguarded.__getitem__) if unguarded else "reference"
+    return Plan(best, seconds, measured, reason, ALGORITHMS[best].workspace(spec), fallback)
 
 
-def choose_algorithm(spec: ConvSpec, requested: str = "auto") -> Algorithm:
+def choose_algorithm(
+    spec: ConvSpec,
+    requested: str = "auto",
+    data: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Algorithm:
     """Return the algorithm that will compute ``spec``.
+
+    ``data`` is the caller's ``(x, w)`` as given (before any cast). A plan
+    whose algorithm has a data guard (FFT) is only followed when ``data`` is
+    given and the guard accepts it; otherwise its unguarded fallback runs.
 
     Examples
     --------
@@ -205,7 +222,10 @@ def choose_algorithm(spec: ConvSpec, requested: str = "auto") -> Algorithm:
         calls = entry[1]
         if calls & (calls - 1) == 0:
             entry[0] = plan_spec(spec, requested, calls)
-    return ALGORITHMS[entry[0].algorithm]
+    chosen = ALGORITHMS[entry[0].algorithm]
+    if entry[0].fallback is not None and (data is None or chosen.guard(*data, spec) is not None):
+        return ALGORITHMS[entry[0].fallback]
+    return chosen
 
 
 def run_algorithm(
@@ -274,7 +294,7 @@ def plan(
     >>> import ndconv
     >>> p = ndconv.plan((16, 64, 56, 56), (64, 64, 1, 1), "float32")
     >>> p.algorithm, p.reason
-    ('numpy', 'lowest estimated cost of 3 candidates')
+    ('numpy', 'lowest estimated cost of 4 candidates')
     """
     probe = np.empty(0, dtype=dtype)
     compute, _ = resolve_dtypes({"x": probe, "w": probe})

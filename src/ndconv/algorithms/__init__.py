@@ -41,7 +41,7 @@ from .costs import (
     vectorized_workspace,
 )
 from .direct import correlate_direct, setup_seconds, supports_direct
-from .fft import correlate_fft, fft_cost, fft_workspace
+from .fft import correlate_fft, fft_cost, fft_guard, fft_workspace
 from .reference import correlate_reference
 from .small import correlate_small, small_cost, small_setup, supports_small
 from .vectorized import correlate_vectorized
@@ -72,12 +72,13 @@ class Algorithm:
     setup : callable
         ``setup(spec) -> float``: one-time seconds before ``run`` can start
         (compiling a kernel), 0 once it is ready.
+    guard : callable or None
+        ``guard(x, w, spec) -> str | None``: for algorithms whose result is
+        only trusted on some data (FFT), the reason these arrays must not go
+        through it, or None. ``"auto"`` runs the guard on the caller's arrays
+        and falls back to the best unguarded algorithm when it objects.
     summary : str
         One line for listings.
-    auto : bool
-        Whether ``algorithm="auto"`` may choose it. Algorithms whose error is
-        not bounded per element (FFT) are only run when asked for by name until
-        the planner can guard them.
     """
 
     name: str
@@ -87,7 +88,7 @@ class Algorithm:
     workspace: Callable[[ConvSpec], int]
     summary: str
     setup: Callable[[ConvSpec], float] = _nothing_to_set_up
-    auto: bool = True
+    guard: Callable[[np.ndarray, np.ndarray, ConvSpec], str | None] | None = None
 
 
 def _any_spec(spec: ConvSpec) -> bool:
@@ -129,8 +130,8 @@ ALGORITHMS: dict[str, Algorithm] = {
             _any_spec,
             fft_cost,
             fft_workspace,
-            "products of scipy.fft spectra; normwise accuracy, chosen only by name",
-            auto=False,
+            "products of scipy.fft spectra, for large kernels; guarded (see fft_guard)",
+            guard=fft_guard,
         ),
         Algorithm(
             "numpy",

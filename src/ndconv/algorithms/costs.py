@@ -36,7 +36,8 @@ class MachineModel:
     small_seconds_per_mac: float = 1e-9
     small_seconds_per_call: float = 4e-6
     gemm_seconds_per_mac: float = 22e-12
-    fft_seconds_per_flop: float = 0.2e-9
+    fft_seconds_per_flop: float = 0.1e-9
+    fft_seconds_per_call: float = 80e-6
     copy_seconds_per_byte: float = 0.3e-9
     seconds_per_python_step: float = 5e-6
     reference_seconds_per_output: float = 3e-6
