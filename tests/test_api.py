@@ -45,12 +45,12 @@ def test_seed_feature_map_is_the_hand_computed_one():
     )
 
 
-def test_main_job_prints_the_seed_feature_map():
+def test_explain_prints_the_seed_feature_map():
     result = subprocess.run(
-        [sys.executable, "-m", "ndconv"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "ndconv", "explain"], capture_output=True, text=True, check=True
     )
-    assert "out(1, 2) = 3*1 + 2*0 + 0*0 + 1*(-1) = 2" in result.stdout
-    assert result.stdout.rstrip().endswith(" 2.0  -1.0  -3.0")
+    assert "out[1, 2] = 3*1 + 2*0 + 0*0 + 1*(-1) = 2" in result.stdout
+    assert result.stdout.rstrip().endswith(" 2  -1  -3")
 
 
 def test_convolve_flips_and_correlate_does_not():
@@ -211,7 +211,8 @@ def test_non_numeric_input_is_rejected_before_work():
 def test_public_names():
     assert sorted(ndconv.__all__) == sorted(
         ["Plan", "__version__", "autotune", "conv", "conv_grad", "conv_transpose", "convolve",
-         "correlate", "get_num_threads", "output_shape", "plan", "set_num_threads"]
+         "correlate", "explain", "get_num_threads", "nn", "output_shape", "plan",
+         "set_num_threads"]
     )
 
 

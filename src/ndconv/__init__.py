@@ -11,9 +11,11 @@ passes give PyTorch's numbers.
 (1, 2, 5, 5)
 """
 
+from . import nn
 from ._shapes import output_shape
 from ._threads import get_num_threads, set_num_threads
 from .api import conv, conv_grad, conv_transpose, convolve, correlate
+from .explain import explain
 from .planner import Plan, autotune, plan
 
 __version__ = "0.1.0"
@@ -27,7 +29,9 @@ __all__ = [
     "conv_transpose",
     "convolve",
     "correlate",
+    "explain",
     "get_num_threads",
+    "nn",
     "output_shape",
     "plan",
     "set_num_threads",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 import tempfile
 from pathlib import Path
+
+from ._files import save_atomically
 
 
 def cache_dir(name: str) -> Path | None:
@@ -44,15 +45,4 @@ def _writable_directory(root_setting: str | None, name: str) -> Path | None:
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new file, never a part."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        # mkstemp creates 0600; keep the replaced file's mode, or make a readable file.
-        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_atomically(path, lambda stream: stream.write(text.encode()), force=True)
