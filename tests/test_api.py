@@ -211,8 +211,8 @@ def test_non_numeric_input_is_rejected_before_work():
 def test_public_names():
     assert sorted(ndconv.__all__) == sorted(
         ["Plan", "__version__", "autotune", "conv", "conv_grad", "conv_transpose", "convolve",
-         "correlate", "explain", "get_num_threads", "nn", "output_shape", "plan",
-         "set_num_threads"]
+         "correlate", "explain", "get_num_threads", "get_workspace_limit", "nn", "output_shape",
+         "plan", "set_num_threads", "set_workspace_limit"]
     )
 
 

@@ -12,6 +12,7 @@ passes give PyTorch's numbers.
 """
 
 from . import nn
+from ._limits import get_workspace_limit, set_workspace_limit
 from ._shapes import output_shape
 from ._threads import get_num_threads, set_num_threads
 from .api import conv, conv_grad, conv_transpose, convolve, correlate
@@ -31,8 +32,10 @@ __all__ = [
     "correlate",
     "explain",
     "get_num_threads",
+    "get_workspace_limit",
     "nn",
     "output_shape",
     "plan",
     "set_num_threads",
+    "set_workspace_limit",
 ]
