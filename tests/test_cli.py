@@ -373,3 +373,42 @@ def test_docs_examples_run_in_order(tmp_path):
     assert {"edges-x.tif", "edges-sobel-x.png", "edges-sobel-y.png", "blur.png", "laplace.png",
             "small-disc.npy", "small-colour.npy", "explain.html", "explain.gif",
             "figure.png"} <= {p.name for p in tmp_path.iterdir()}
+
+
+# ---- apply --chunks (Dask) ----------------------------------------------------------------
+
+
+def test_apply_chunks_equals_apply_in_memory(tmp_path):
+    pytest.importorskip("dask")
+    image = RNG.standard_normal((70, 53, 3)).astype(np.float32)
+    write_image(tmp_path / "big.tif", image)
+    options = ["--padding", "same", "--stride", "2", "--padding-mode", "reflect", "--abs"]
+    assert cli.main(["apply", str(tmp_path / "big.tif"), "-k", "sobel-x", "-k", "box:4",
+                     *options, "--chunks", "16,20,3", "-o", str(tmp_path / "c.npy")]) == 0
+    assert cli.main(["apply", str(tmp_path / "big.tif"), "-k", "sobel-x", "-k", "box:4",
+                     *options, "-o", str(tmp_path / "m-{kernel}.npy")]) == 0
+    for label in ("sobel-x", "box-4"):
+        chunked, whole = np.load(tmp_path / f"c-{label}.npy"), np.load(tmp_path / f"m-{label}.npy")
+        assert chunked.dtype == np.float64 and chunked.shape == whole.shape == (35, 27, 3)
+        np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6)
+    assert cli.main(["apply", str(tmp_path / "big.tif"), "-k", "laplacian", "--chunks", "auto",
+                     "-o", str(tmp_path / "lap.tif")]) == 0
+    import tifffile
+
+    assert tifffile.imread(tmp_path / "lap.tif").dtype == np.float32
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["-o", "{dir}/o.png"], "--chunks writes raw feature maps"),
+    (["--normalize", "-o", "{dir}/o.npy"], "--normalize and --clip need the whole map"),
+    (["--dtype", "uint8", "-o", "{dir}/o.tif"], "--chunks stores float32 or float64"),
+])
+def test_apply_chunks_usage_errors(files, capsys, extra, message):
+    extra = [e.format(dir=files) for e in extra]
+    assert cli.main(["apply", str(files / "float32.tif"), "-k", "box:3", "--chunks", "8",
+                     *extra]) == 2
+    one_error_line(capsys.readouterr().err, message)
+    assert cli.main(["apply", str(files / "grey8.png"), "-k", "box:3", "--chunks", "8",
+                     "-o", str(files / "o.npy")]) == 2
+    one_error_line(capsys.readouterr().err, "--chunks reads .npy and uncompressed .tif")
+    assert not (files / "o.npy").exists()

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._adjoint import input_gradient, weight_gradient
-from ._dtypes import as_array, resolve_dtypes
+from ._dtypes import as_array, is_dask_array, resolve_dtypes
 from ._shapes import (
     CORRELATE_MODES,
     ConvSpec,
@@ -32,6 +32,18 @@ IntOrTuple: TypeAlias = "int | Sequence[int]"
 Padding: TypeAlias = "int | str | Sequence[int] | Sequence[tuple[int, int]]"
 PaddingMode: TypeAlias = Literal["zeros", "reflect", "replicate", "circular"]
 Mode: TypeAlias = Literal["valid", "same", "full"]
+
+
+def _lazily(name: str, out: object, *args: object, **kwargs: object) -> object:
+    """``ndconv.dask.<name>``: the lazy, chunked form of an entry point, for dask inputs."""
+    if out is not None:
+        raise TypeError(
+            "out= cannot be used with dask arrays, whose results are lazy; write the result "
+            "with dask.array.store (or ndconv.dask.filter_file for image files)"
+        )
+    from . import dask
+
+    return getattr(dask, name)(*args, **kwargs)
 
 
 def _optional_array(value: object, name: str) -> np.ndarray | None:
@@ -122,7 +134,10 @@ def conv(
     Parameters
     ----------
     x : array_like, shape (N, C_in, *spatial) or (C_in, *spatial)
-        Input; an unbatched input gives an unbatched result.
+        Input; an unbatched input gives an unbatched result. A
+        ``dask.array.Array`` here (or as ``w``, ``bias``) gives a lazy dask
+        result computed chunk by chunk (:func:`ndconv.dask.conv`); ``out``
+        must then be None.
     w : array_like, shape (C_out, C_in // groups, *kernel)
         Weights; ``w.ndim - 2`` is the number of spatial dimensions (1 or more).
     bias : array_like, shape (C_out,), optional
@@ -190,6 +205,10 @@ def conv(
     >>> ndconv.conv(np.ones((2, 3, 10, 10, 10)), np.ones((4, 3, 3, 3, 3)), stride=2).shape
     (2, 4, 4, 4, 4)
     """
+    if is_dask_array(x) or is_dask_array(w) or is_dask_array(bias):
+        return _lazily("conv", out, x, w, bias, stride=stride, padding=padding,  # type: ignore[return-value]
+                       dilation=dilation, groups=groups, padding_mode=padding_mode,
+                       algorithm=algorithm)
     x_, w_ = as_array(x, "x"), as_array(w, "w")
     b_ = _optional_array(bias, "bias")
     compute, result = resolve_dtypes({"x": x_, "w": w_, "bias": b_})
@@ -263,6 +282,11 @@ def conv_transpose(
     >>> ndconv.conv_transpose(np.array([[1.0, 2.0]]), np.array([[[1.0, 10.0, 100.0]]]), stride=2)
     array([[  1.,  10., 102.,  20., 200.]])
     """
+    if is_dask_array(x) or is_dask_array(w) or is_dask_array(bias):
+        raise TypeError(
+            "conv_transpose does not take dask arrays; compute them first (x.compute()), "
+            "or chunk the forward convolution instead (ndconv.conv and ndconv.conv_grad do)"
+        )
     x_, w_ = as_array(x, "x"), as_array(w, "w")
     b_ = _optional_array(bias, "bias")
     compute, result = resolve_dtypes({"x": x_, "w": w_, "bias": b_})
@@ -305,7 +329,9 @@ def conv_grad(
         Gradient of the loss with respect to the output; the shape ``conv``
         returns for these arguments.
     x, w
-        The forward pass's input and weights.
+        The forward pass's input and weights. Any of ``dy``, ``x``, ``w`` as
+        a ``dask.array.Array`` gives three lazy dask results
+        (:func:`ndconv.dask.conv_grad`).
     stride, padding, dilation, groups, padding_mode, algorithm
         The forward pass's arguments, as for :func:`conv`.
     out : tuple of three ndarrays or None, optional
@@ -335,6 +361,10 @@ def conv_grad(
     >>> dx, dw, db
     (array([[ 1.,  0.,  0.,  0., -1.]]), array([[[ 6., 10.]]]), array([4.]))
     """
+    if is_dask_array(dy) or is_dask_array(x) or is_dask_array(w):
+        return _lazily("conv_grad", out, dy, x, w, stride=stride,  # type: ignore[return-value]
+                       padding=padding, dilation=dilation, groups=groups,
+                       padding_mode=padding_mode, algorithm=algorithm)
     dy_, x_, w_ = as_array(dy, "dy"), as_array(x, "x"), as_array(w, "w")
     compute, result = resolve_dtypes({"dy": dy_, "x": x_, "w": w_}, allow_complex=False)
     spec = memoized_spec(
@@ -391,6 +421,9 @@ def _correlation_spec(
 def _plain_correlation(
     a: object, k: object, mode: str, algorithm: str, flip: bool, out: object
 ) -> NDArray:
+    if is_dask_array(a) or is_dask_array(k):
+        return _lazily("convolve" if flip else "correlate", out, a, k, mode,  # type: ignore[return-value]
+                       algorithm=algorithm)
     a_, k_ = as_array(a, "a"), as_array(k, "k")
     compute, result = resolve_dtypes({"a": a_, "k": k_})
     if a_.ndim != k_.ndim:
@@ -451,7 +484,8 @@ def correlate(
     Returns
     -------
     ndarray
-        dtype by the rule of :func:`conv`; complex stays complex.
+        dtype by the rule of :func:`conv`; complex stays complex. A lazy
+        ``dask.array.Array`` when ``a`` or ``k`` is one (:mod:`ndconv.dask`).
 
     Raises
     ------
@@ -504,6 +538,7 @@ def convolve(
     Returns
     -------
     ndarray
+        Lazy (``dask.array.Array``) for dask inputs, as for :func:`correlate`.
 
     Raises
     ------

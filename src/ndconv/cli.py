@@ -103,6 +103,11 @@ def non_negative_ints(text: str) -> int | tuple[int, ...]:
     return _int_list(text, 0, "an int >= 0")
 
 
+def chunk_sizes(text: str) -> str | int | tuple[int, ...]:
+    """``--chunks``: ``auto``, ``1024`` or ``512,4096``."""
+    return "auto" if text == "auto" else _int_list(text, 1, "auto or a positive int")
+
+
 def padding(text: str) -> str | int | tuple[int, ...]:
     """``--padding``: ``valid``, ``same``, ``full``, ``N`` or ``N,M``."""
     if text in PADDING_STRINGS:
@@ -231,6 +236,11 @@ examples:
   ndconv apply photo.png -k sobel-x -k sobel-y --abs --normalize -o edges.png
   ndconv apply scans/*.tif -k gaussian:sigma=2 --padding same -o 'out/{stem}.tif'
   ndconv apply cells.png -k '[[0,1,0],[1,-4,1],[0,1,0]]' --clip -o lap.png
+  ndconv apply scene.tif -k gaussian:sigma=2 --padding same --chunks 4096 -o smooth.tif
+
+--chunks streams an image larger than memory: it is read a region at a time
+(.npy or uncompressed TIFF), filtered chunk by chunk with Dask and written as
+it goes, so memory holds a few chunks, never the image.
 """
 
 
@@ -269,7 +279,11 @@ def _plan_apply(args: argparse.Namespace, kernels: list[NamedKernel]) -> list[_J
     kind = IMAGE_SUFFIXES[suffix]
     if args.dtype is not None and args.dtype not in FORMAT_DTYPES[kind]:
         raise UsageError(f"--dtype {args.dtype}: {kind} stores {', '.join(FORMAT_DTYPES[kind])}")
-    stack = len(kernels) > 1 and kind == "NPY" and "{kernel}" not in args.output
+    if args.chunks is not None:
+        _check_chunked(args, sources, kind)
+    # Chunked runs write each map as it streams, so maps are never stacked.
+    stack = (len(kernels) > 1 and kind == "NPY" and "{kernel}" not in args.output
+             and args.chunks is None)
     pattern = args.output
     if len(kernels) > 1 and not stack and "{kernel}" not in pattern:
         cut = len(pattern) - len(suffix)
@@ -289,9 +303,41 @@ def _plan_apply(args: argparse.Namespace, kernels: list[NamedKernel]) -> list[_J
     return jobs
 
 
+def _check_chunked(args: argparse.Namespace, sources: Sequence[Path], kind: str) -> None:
+    """What ``--chunks`` can stream: raw .npy/.tif files, raw float feature maps."""
+    if kind not in ("NPY", "TIFF"):
+        raise UsageError("--chunks writes raw feature maps: -o must end in .npy or .tif")
+    for source in sources:
+        if source.suffix.lower() not in (".npy", ".tif", ".tiff"):
+            raise UsageError(f"{source}: --chunks reads .npy and uncompressed .tif files only "
+                             f"(they can be read a region at a time)")
+    if args.normalize or args.clip:
+        raise UsageError("--normalize and --clip need the whole map's range; with --chunks "
+                         "the maps are written raw (float32 or float64)")
+    if args.dtype not in (None, "float32", "float64"):
+        raise UsageError(f"--dtype {args.dtype}: --chunks stores float32 or float64")
+
+
+def _run_apply_chunked(args: argparse.Namespace, jobs: Sequence[_Job]) -> int:
+    """``apply --chunks``: each map streamed file to file by :func:`ndconv.dask.filter_file`."""
+    from .dask import filter_file
+
+    for job in jobs:
+        (kernel,) = job.kernels
+        kind = IMAGE_SUFFIXES[job.target.suffix.lower()]
+        filter_file(job.source, job.target, kernel.weights, **_conv_options(args),
+                    dtype=args.dtype or ("float64" if kind == "NPY" else "float32"),
+                    absolute=args.abs, chunks=None if args.chunks == "auto" else args.chunks,
+                    progress=sys.stderr.isatty(), force=args.force)
+        print(f"wrote {job.target}")
+    return 0
+
+
 def _run_apply(args: argparse.Namespace) -> int:
     kernels = _kernels(args.kernel)
     jobs = _plan_apply(args, kernels)
+    if args.chunks is not None:
+        return _run_apply_chunked(args, jobs)
     fit = "normalize" if args.normalize else "clip" if args.clip else "error"
     # Headers first: a missing, damaged or oversized input fails before anything is written.
     infos = {job.source: image_info(job.source, max_pixels=args.max_pixels) for job in jobs}
@@ -351,6 +397,10 @@ def add_apply(subparsers: argparse._SubParsersAction) -> None:
                              "input's uint16 for PNG, uint8 JPEG)")
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
                         help=f"refuse larger images (default {MAX_PIXELS}, Pillow's limit)")
+    parser.add_argument("--chunks", type=chunk_sizes, metavar="N[,M...]|auto",
+                        help="stream images larger than memory chunk by chunk with Dask "
+                             "(the 'dask' extra): .npy or uncompressed .tif in and out, "
+                             "raw float maps; 'auto' reads bands of whole rows")
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
     parser.set_defaults(run=_run_apply)
 
