@@ -34,6 +34,8 @@ def is_dask_array(value: object) -> bool:
     >>> is_dask_array(np.zeros(3))
     False
     """
+    if type(value) is np.ndarray:  # the common case, answered first
+        return False
     module = sys.modules.get("dask.array")
     return module is not None and isinstance(value, module.Array)
 

@@ -401,11 +401,25 @@ def conv_grad(
 
 
 @functools.lru_cache(maxsize=4096)
-def _correlation_spec(
-    a_shape: tuple[int, ...], k_shape: tuple[int, ...], mode: str, dtype: np.dtype
-) -> ConvSpec:
-    # Shapes and the checked mode have exact types, so they key the cache safely;
-    # a call that raises is not cached.
+def _correlation_call(
+    a_shape: tuple[int, ...], k_shape: tuple[int, ...], a_dtype: np.dtype, k_dtype: np.dtype,
+    mode: str,
+) -> tuple[ConvSpec | None, np.dtype, np.dtype]:
+    """The checked spec (None for 0-d) and (compute, result) dtypes of a correlate call.
+
+    Memoised: small correlations spend most of their time here otherwise. Every
+    key is hashable and compares exactly (``mode`` is checked to be a str
+    first), and a call that raises is not cached.
+    """
+    compute, result = resolve_dtypes({"a": np.empty(0, a_dtype), "k": np.empty(0, k_dtype)})
+    if len(a_shape) != len(k_shape):
+        raise ValueError(
+            f"a and k must have the same number of dims; got a.ndim={len(a_shape)} "
+            f"(shape {a_shape}) and k.ndim={len(k_shape)} (shape {k_shape})"
+        )
+    mode = check_choice(mode, CORRELATE_MODES, "mode")
+    if not a_shape:
+        return None, compute, result
     for name, shape in (("a", a_shape), ("k", k_shape)):
         if 0 in shape:
             raise ValueError(f"{name} must not be empty; got {name}.shape={shape}")
@@ -415,7 +429,8 @@ def _correlation_spec(
             f"and k.shape={k_shape} (use mode='same' or 'full')"
         )
     padding = correlate_padding(mode, k_shape)
-    return conv_spec((1, 1, *a_shape), (1, 1, *k_shape), padding=padding, dtype=dtype)
+    spec = conv_spec((1, 1, *a_shape), (1, 1, *k_shape), padding=padding, dtype=compute)
+    return spec, compute, result
 
 
 def _plain_correlation(
@@ -425,26 +440,22 @@ def _plain_correlation(
         return _lazily("convolve" if flip else "correlate", out, a, k, mode,  # type: ignore[return-value]
                        algorithm=algorithm)
     a_, k_ = as_array(a, "a"), as_array(k, "k")
-    compute, result = resolve_dtypes({"a": a_, "k": k_})
-    if a_.ndim != k_.ndim:
-        raise ValueError(
-            f"a and k must have the same number of dims; got a.ndim={a_.ndim} "
-            f"(shape {a_.shape}) and k.ndim={k_.ndim} (shape {k_.shape})"
-        )
-    mode = check_choice(mode, CORRELATE_MODES, "mode")
-    inputs = {"a": a_, "k": k_}
-    if a_.ndim == 0:
-        out_ = _check_out(out, (), result, inputs)
+    if not isinstance(mode, str):
+        check_choice(mode, CORRELATE_MODES, "mode")
+    spec, compute, result = _correlation_call(a_.shape, k_.shape, a_.dtype, k_.dtype, mode)
+    if spec is None:
+        out_ = _check_out(out, (), result, {"a": a_, "k": k_})
         return _deliver(np.asarray(a_.astype(compute) * k_.astype(compute)), result, out_)
-    spec = _correlation_spec(a_.shape, k_.shape, mode, compute)
-    out_ = _check_out(out, spec.out_spatial, result, inputs)
-    chosen = choose_algorithm(spec, algorithm, (a_.reshape(1, 1, *a_.shape), k_))
+    out_ = None if out is None else _check_out(out, spec.out_spatial, result, {"a": a_, "k": k_})
+    # As a one-sample, one-channel conv ([None, None] is the cheapest view to make).
+    a4 = a_[None, None]
+    chosen = choose_algorithm(spec, algorithm, (a4, k_))
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
-    target = _target(out_, spec, compute)
+    target = None if out_ is None else _target(out_, spec, compute)
     y = run_algorithm(
         chosen,
-        a_.astype(compute, copy=False).reshape(1, 1, *a_.shape),
-        kernel.astype(compute, copy=False).reshape(1, 1, *k_.shape),
+        a4.astype(compute, copy=False),
+        kernel.astype(compute, copy=False)[None, None],
         spec,
         None if target is None else target.reshape(1, 1, *spec.out_spatial),
     )

@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -228,6 +229,12 @@ def choose_algorithm(
     return chosen
 
 
+@functools.lru_cache(maxsize=4096)
+def _nothing_to_sum(spec: ConvSpec) -> bool:
+    """No output elements, or no input channels: the result is zeros (memoised per spec)."""
+    return 0 in (spec.batch, spec.out_channels, *spec.out_spatial) or spec.in_channels == 0
+
+
 def run_algorithm(
     algorithm: Algorithm,
     x: np.ndarray,
@@ -240,8 +247,8 @@ def run_algorithm(
     With no output elements, or no input channels to sum over, the result is
     all zeros whatever the algorithm, so algorithms only ever see real work.
     """
-    shape = (spec.batch, spec.out_channels, *spec.out_spatial)
-    if 0 in shape or spec.in_channels == 0:
+    if _nothing_to_sum(spec):
+        shape = (spec.batch, spec.out_channels, *spec.out_spatial)
         if out is None:
             return np.zeros(shape, dtype=np.result_type(x, w))
         out[...] = 0

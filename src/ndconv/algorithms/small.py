@@ -7,7 +7,9 @@ kernel is compiled once per dtype (not per kernel shape) and runs on the
 calling thread. It reads the padded input as flat rows: every kernel tap is a
 fixed offset from the window's origin, and every output position a fixed
 origin, so the whole N-D convolution is three nested loops over offsets that
-are computed once per spec and remembered.
+are computed once per spec and remembered. The arrays go in with their own
+shapes (one compiled specialisation per dtype and rank): reshaping them flat
+in Python would cost more than the arithmetic of a small call.
 """
 
 from __future__ import annotations
@@ -29,23 +31,24 @@ KERNEL_SOURCE = """\
 def correlate(x, w, out, taps, origins, groups):
     per_group_in = w.shape[1]
     per_group_out = out.shape[1] // groups
-    zero = np.zeros(1, dtype=out.dtype)[0]
     for n in range(out.shape[0]):
         for oc in range(out.shape[1]):
             first = (oc // per_group_out) * per_group_in
-            for q in range(origins.shape[0]):
-                origin = origins[q]
-                acc = zero
-                for c in range(per_group_in):
-                    row = x[n, first + c]
-                    weights = w[oc, c]
+            target = out[n, oc].ravel()
+            target[:] = 0
+            for c in range(per_group_in):
+                row = x[n, first + c].ravel()
+                weights = w[oc, c].ravel()
+                for q in range(origins.shape[0]):
+                    origin = origins[q]
+                    acc = target[q]
                     for t in range(taps.shape[0]):
                         acc += weights[t] * row[origin + taps[t]]
-                out[n, oc, q] = acc
+                    target[q] = acc
 """
 
 _KERNEL: list[Callable[..., None]] = []  # the dispatcher, once compiled (or loaded)
-_READY: set[np.dtype] = set()  # dtypes it has run with in this process
+_READY: set[tuple[np.dtype, int]] = set()  # (dtype, rank) it has run with in this process
 _LOCK = threading.Lock()
 
 
@@ -80,15 +83,11 @@ def flat_offsets(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _layout(spec: ConvSpec) -> tuple[bool, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """Whether to pad, and the flat (rows, elements) shapes of input, weights and output."""
+def _layout(spec: ConvSpec) -> tuple[bool, tuple[int, ...], np.ndarray, np.ndarray]:
+    """Everything a call needs from the spec, in one lookup: whether to pad, the
+    output's shape, the tap and origin offsets."""
     padding = any(lo or hi for lo, hi in spec.padding)
-    return (
-        padding,
-        (spec.batch, spec.in_channels, -1),
-        (spec.out_channels, spec.in_channels // spec.groups, -1),
-        (spec.batch, spec.out_channels, -1),
-    )
+    return (padding, (spec.batch, spec.out_channels, *spec.out_spatial), *flat_offsets(spec))
 
 
 def correlate_small(
@@ -107,23 +106,17 @@ def correlate_small(
     array([-5., -5., -5.])
     """
     # Everything here runs on every small call, so per-spec work is looked up, not redone.
+    padding, out_shape, taps, origins = _layout(spec)
     if out is None:
-        out = np.empty(
-            (spec.batch, spec.out_channels, *spec.out_spatial), dtype=np.result_type(x, w)
-        )
-    padding, x_rows, w_rows, out_rows = _layout(spec)
+        out = np.empty(out_shape, dtype=x.dtype)
     if padding:
         x = pad(x, spec.padding, spec.padding_mode)
-    taps, origins = flat_offsets(spec)
-    _kernel()(
-        np.ascontiguousarray(x).reshape(x_rows),
-        np.ascontiguousarray(w).reshape(w_rows),
-        out.reshape(out_rows),
-        taps,
-        origins,
-        spec.groups,
-    )
-    _READY.add(out.dtype)
+    elif not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)  # the kernel views each channel as one flat row
+    if not w.flags.c_contiguous:
+        w = np.ascontiguousarray(w)
+    (_KERNEL[0] if _KERNEL else _kernel())(x, w, out, taps, origins, spec.groups)
+    _READY.add((out.dtype, out.ndim))
     return out
 
 
@@ -134,7 +127,7 @@ def supports_small(spec: ConvSpec) -> bool:
 
 def small_setup(spec: ConvSpec, machine: MachineModel = DEFAULT_MACHINE) -> float:
     """One-time cost before the kernel runs in ``spec``'s dtype: compile or cache load."""
-    if spec.dtype in _READY:
+    if (spec.dtype, spec.ndim + 2) in _READY:
         return 0.0
     if is_cached(KERNEL_SOURCE, parallel=False):
         return machine.cached_load_seconds
