@@ -193,3 +193,18 @@ def test_plans_are_remade_as_calls_double(monkeypatch):
     for _ in range(9):
         planner.choose_algorithm(spec)
     assert seen == [1, 2, 4, 8]
+
+
+def test_autotune_merges_with_what_other_processes_stored(fresh_cache):
+    spec = conv_spec((1, 1, 30), (1, 1, 3), dtype=np.dtype(np.float32))
+    with ndconv.autotune():
+        planner.plan_spec(spec)  # loads the (empty) file and stores one entry
+    # Another process stores its measurement after this one loaded the file...
+    path = fresh_cache / "autotune" / "autotune.json"
+    theirs = {"another process's spec": {"numpy": 1.0}}
+    path.write_text(json.dumps({**json.loads(path.read_text()), **theirs}))
+    # ...and this one's next store keeps it.
+    with ndconv.autotune():
+        planner.plan_spec(conv_spec((1, 1, 40), (1, 1, 3), dtype=np.dtype(np.float32)))
+    stored = json.loads(path.read_text())
+    assert len(stored) == 3 and stored["another process's spec"] == {"numpy": 1.0}

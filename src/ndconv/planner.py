@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,19 +103,50 @@ def _spec_key(spec: ConvSpec) -> str:
     return json.dumps(fields, sort_keys=True)
 
 
+def _read_measured(directory: Path) -> dict[str, dict[str, float]]:
+    # No cache yet, or a damaged one: nothing measured.
+    with contextlib.suppress(OSError, ValueError):
+        stored = json.loads((directory / _AUTOTUNE_FILE).read_text())
+        if isinstance(stored, dict):
+            return stored
+    return {}
+
+
 def _load_measured() -> None:
     directory = cache_dir("autotune")
-    if directory is None or _MEASURED:
+    if directory is not None and not _MEASURED:
+        _MEASURED.update(_read_measured(directory))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (POSIX ``flock``; elsewhere none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the write is still atomic, a race may drop entries
+        yield
         return
-    # No cache yet, or a damaged one: measure again.
-    with contextlib.suppress(OSError, ValueError):
-        _MEASURED.update(json.loads((directory / _AUTOTUNE_FILE).read_text()))
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _store_measured() -> None:
+    """Merge this process's measurements into the file: read, merge, write, under a lock.
+
+    Other processes may have stored theirs since this one loaded the file;
+    rewriting it from memory alone would drop them.
+    """
     directory = cache_dir("autotune")
-    if directory is not None:
-        write_atomically(directory / _AUTOTUNE_FILE, json.dumps(_MEASURED, indent=1))
+    if directory is None:
+        return
+    with contextlib.suppress(OSError), _file_lock(directory / f"{_AUTOTUNE_FILE}.lock"):
+        merged = {**_read_measured(directory), **_MEASURED}
+        write_atomically(directory / _AUTOTUNE_FILE, json.dumps(merged, indent=1))
+        _MEASURED.update(merged)
 
 
 def _time(algorithm: Algorithm, x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> float:

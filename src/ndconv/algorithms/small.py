@@ -84,8 +84,7 @@ def flat_offsets(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1024)
 def _layout(spec: ConvSpec) -> tuple[bool, tuple[int, ...], np.ndarray, np.ndarray]:
-    """Everything a call needs from the spec, in one lookup: whether to pad, the
-    output's shape, the tap and origin offsets."""
+    """Whether to pad, the output's shape, the tap and origin offsets: one lookup per call."""
     padding = any(lo or hi for lo, hi in spec.padding)
     return (padding, (spec.batch, spec.out_channels, *spec.out_spatial), *flat_offsets(spec))
 
