@@ -7,7 +7,7 @@ import pytest
 
 import ndconv
 from ndconv._shapes import conv_spec
-from ndconv.algorithms import ALGORITHMS
+from ndconv.algorithms import ALGORITHMS, fft
 from ndconv.algorithms.fft import correlate_fft, fft_guard, transform_shape
 
 
@@ -109,3 +109,60 @@ def test_transform_lengths_are_fast_and_cover_the_padded_input():
     lengths = transform_shape(spec, real=True)
     assert all(n >= p for n, p in zip(lengths, spec.padded_spatial))
     assert lengths == (1024, 144)  # 1015 and 137 rounded up to 2^a 3^b 5^c
+
+
+# ---- overlap-save tiles ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tiles_of_any_size_give_the_untiled_result(seed, monkeypatch):
+    """Cut the output into uneven tiles (the last ones partly past the end) along every axis."""
+    rng = np.random.default_rng(100 + seed)
+    ndim = 1 + seed % 3
+    kernel = tuple(int(v) for v in rng.integers(2, 6, ndim))
+    size = tuple(int(v) for v in rng.integers(12, 30 if ndim < 3 else 16, ndim))
+    dtype = np.complex128 if seed == 5 else np.float64
+    spec = conv_spec((2, 4, *size), (6, 2, *kernel), stride=int(rng.integers(1, 3)),
+                     dilation=int(rng.integers(1, 3)), groups=2, padding="same",
+                     padding_mode=str(rng.choice(["zeros", "reflect", "circular"])),
+                     dtype=np.dtype(dtype))
+    x = rng.standard_normal(spec.input_shape).astype(dtype)
+    w = rng.standard_normal(spec.weight_shape).astype(dtype)
+    if dtype == np.complex128:
+        x, w = x + 1j * rng.standard_normal(x.shape), w + 1j * rng.standard_normal(w.shape)
+    tile = tuple(int(rng.integers(1, n + 1)) for n in spec.out_spatial)
+    monkeypatch.setattr(fft, "tile_outputs", lambda spec: tile)
+    reduction = 2 * int(np.prod(kernel))
+    np.testing.assert_allclose(correlate_fft(x, w, spec), ALGORITHMS["numpy"].run(x, w, spec),
+                               rtol=1e-10, atol=1e-12 * reduction, err_msg=f"tile {tile}")
+
+
+def test_long_signals_are_tiled_and_exact():
+    rng = np.random.default_rng(3)
+    a, k = rng.standard_normal(200_000), rng.standard_normal(101)
+    spec = conv_spec((1, 1, *a.shape), (1, 1, *k.shape))
+    assert fft.tile_outputs(spec)[0] < spec.out_spatial[0]
+    np.testing.assert_allclose(ndconv.correlate(a, k, algorithm="fft"),
+                               ndconv.correlate(a, k, algorithm="direct"), rtol=1e-9, atol=1e-10)
+
+
+def test_tiles_go_through_in_slices_that_fit_the_workspace_limit():
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    a, k = rng.standard_normal((2, 3, 300_000)), rng.standard_normal((4, 3, 65))
+    spec = conv_spec(a.shape, k.shape, padding="same")
+    whole = correlate_fft(a, k, spec)  # with the default (large) limit
+    previous = ndconv.get_workspace_limit()
+    ndconv.set_workspace_limit(2**20)
+    try:
+        assert fft.fft_workspace(spec) < 4 * 2**20 + 2 * a.nbytes
+        tracemalloc.start()
+        sliced = correlate_fft(a, k, spec)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        ndconv.set_workspace_limit(previous)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-12)
+    # The output, the padded input and a few MiB of tiles: never all tiles' spectra at once.
+    assert peak < sliced.nbytes + 2 * a.nbytes + 8 * 2**20
