@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -37,7 +38,9 @@ def test_every_case_has_a_row_with_finite_medians(report):
     for result in report.results:
         assert math.isfinite(result.ndconv_ms) and result.ndconv_ms > 0
         assert math.isfinite(result.memcpy_ms)
-        assert result.algorithm in ndconv.algorithms.ALGORITHMS
+        # Backward cases name the algorithm of each derived convolution.
+        chosen = re.findall(r"\w+", result.algorithm.replace("dx=", "").replace("dw=", ""))
+        assert chosen and set(chosen) <= set(ndconv.algorithms.ALGORITHMS)
         timed = [m for m in result.measurements if m.status == "ok"]
         assert all(math.isfinite(m.median_ms) for m in timed)
         assert {m.name for m in timed} >= {"ndconv auto", "memcpy"}

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, conv, conv_grad, correlate, get_num_threads, set_num_threads
+from ._adjoint import input_gradient_spec, weight_gradient_spec
 from ._cache import write_atomically
 from ._shapes import ConvSpec, conv_spec, correlate_padding
 from .algorithms import ALGORITHMS
@@ -112,6 +113,8 @@ class Case:
         ``bind(arrays, algorithm) -> call``: ndconv's call with that algorithm.
     peers : tuple of Peer
         Other libraries computing the same result.
+    backward : bool
+        Whether the call is ``conv_grad`` of ``spec`` (two derived convolutions).
 
     Examples
     --------
@@ -127,6 +130,20 @@ class Case:
     build: Callable[[np.random.Generator], Arrays]
     bind: Callable[[Arrays, str], Call]
     peers: tuple[Peer, ...]
+    backward: bool = False
+
+
+def auto_choice(case: Case) -> str:
+    """What ``algorithm="auto"`` runs for the case; for a backward case, for dx and dw.
+
+    >>> auto_choice(layer_case(batch=1, channels=2, size=8, kernel=3, backward=True))
+    'dx=...,dw=...'
+    """
+    if not case.backward:
+        return plan_spec(case.spec).algorithm
+    dx = plan_spec(input_gradient_spec(case.spec)).algorithm
+    dw = plan_spec(weight_gradient_spec(case.spec)).algorithm
+    return f"dx={dx},dw={dw}"  # one word: the text table splits columns on spaces
 
 
 def _normal(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
@@ -353,7 +370,7 @@ def layer_case(
 
     peer = _torch_backward(spec) if backward else _torch_forward(spec, plain=False)
     flop = _flop(spec) * (2 if backward else 1)
-    return Case(name, f"{regime} N={batch}", spec, flop, build, bind, (peer,))
+    return Case(name, f"{regime} N={batch}", spec, flop, build, bind, (peer,), backward)
 
 
 def default_cases(quick: bool = False) -> list[Case]:
@@ -664,8 +681,7 @@ def run_case(case: Case, repeat: int, rng: np.random.Generator) -> CaseResult:
         Measurement(name, kind, medians.get(name, math.nan) * 1e3, status)
         for name, (kind, status) in statuses.items()
     )
-    return CaseResult(case.name, case.regime, plan_spec(case.spec).algorithm, case.flop,
-                      measurements)
+    return CaseResult(case.name, case.regime, auto_choice(case), case.flop, measurements)
 
 
 def _sgemm_gflops(size: int, repeat: int) -> float:
