@@ -217,6 +217,50 @@ def test_truncated_inputs(files, capsys, name):
     assert names(files) == before
 
 
+def write_damaged(directory, name):
+    """A damaged or unsupported input file, made from scratch or from a good one."""
+    import tifffile
+
+    path = directory / name
+    if name == "corrupt.png":  # bytes flipped inside the compressed data: its checksum fails
+        data = bytearray((directory / "grey8.png").read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 16] = bytes(255 - b for b in data[middle : middle + 16])
+        path.write_bytes(bytes(data))
+    elif name == "complex.tif":
+        tifffile.imwrite(path, np.zeros((4, 5), np.complex64))
+    elif name == "six-channels.tif":
+        tifffile.imwrite(path, np.zeros((4, 5, 6), np.uint8), photometric="minisblack",
+                         planarconfig="contig")
+    elif name == "bomb.npy":  # a header claiming 10^10 pixels and no data
+        with path.open("wb") as stream:
+            np.lib.format.write_array_header_1_0(
+                stream, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
+    else:  # "cut.npy": a whole header, half the pixels
+        np.save(path, np.zeros((30, 40), np.float32))
+        path.write_bytes(path.read_bytes()[:-2400])
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("corrupt.png", "cannot read PNG image"),
+        ("complex.tif", "unsupported TIFF sample type complex64"),
+        ("six-channels.tif", "only single 2-D images with up to 4 channels are supported"),
+        ("bomb.npy", "(a decompression bomb?)"),
+        ("cut.npy", "the file is truncated"),
+    ],
+)
+def test_damaged_and_unsupported_inputs_leave_every_file_as_it_was(files, capsys, name, fragment):
+    write_damaged(files, name)
+    before = {path.name: digest(path) for path in files.iterdir()}
+    # A good input first: nothing may be written for it either.
+    assert cli.main(["apply", str(files / "grey8.png"), str(files / name), "-k", "box:3",
+                     "-o", str(files / "{stem}-out.tif")]) == 1
+    one_error_line(capsys.readouterr().err, name, fragment)
+    assert {path.name: digest(path) for path in files.iterdir()} == before
+
+
 def test_a_failed_write_leaves_no_partial_file(files, capsys, monkeypatch):
     def broken_writer(array, kind):
         def write(stream):

@@ -36,6 +36,16 @@ def png_header_only(width, height):
             + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
 
 
+def npy_header_only(shape, dtype="<f4"):
+    """A .npy file whose header claims ``shape``, with no pixel data (a bomb, or truncated)."""
+    import io
+
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        stream, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return stream.getvalue()
+
+
 def leftovers(directory):
     return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
 
@@ -115,6 +125,10 @@ def test_format_comes_from_content_not_name(tmp_path):
         (b"II*\x00" + b"\xff" * 4, r"bad\.img: (cannot read TIFF image|the TIFF file holds no)"),
         (png_header_only(20000, 20000), r"bad\.img: .*decompression bomb"),
         (png_header_only(10000, 10000), r"bad\.img: 10000x10000 = 100000000 pixels exceeds"),
+        (npy_header_only((100000, 100000)), r"bad\.img: 100000x100000 = 10000000000 pixels "
+                                            r"exceeds the limit .* \(a decompression bomb\?\)"),
+        (npy_header_only((30, 40)), r"bad\.img: the file is truncated \(128 bytes; its header "
+                                    r"describes 4928\)"),
     ],
 )
 def test_unreadable_files_raise_one_error_naming_the_file(tmp_path, content, match):

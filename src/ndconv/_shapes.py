@@ -272,9 +272,12 @@ def _padding_pairs(padding: object, ndim: int, name: str) -> tuple[Pair, ...]:
         return ((p, p),) * ndim
     items = list(padding)  # type: ignore[call-overload]
     if len(items) != ndim:
+        s = "s" * (ndim > 1)
+        hint = (f"; for one (lo, hi) pair on the one spatial dim write {name}=[{_show(padding)}]"
+                if ndim == 1 and len(items) == 2 else "")
         raise ValueError(
-            f"{name} must be an int, a string, {ndim} ints or {ndim} (lo, hi) pairs "
-            f"(one per spatial dim); got {name}={_show(padding)} with {len(items)} entries"
+            f"{name} must be an int, a string, {ndim} int{s} or {ndim} (lo, hi) pair{s} "
+            f"(one per spatial dim); got {name}={_show(padding)} with {len(items)} entries{hint}"
         )
     pairs = []
     for i, item in enumerate(items):
@@ -445,9 +448,13 @@ def conv_spec(
     groups = check_int(groups, "groups", minimum=1)
     out_channels = w_shape[0]
     if in_channels != w_shape[1] * groups:
+        unbatched = "" if batched else (
+            f"; x.ndim={len(x_shape)} = w.ndim - 1, so x was read as unbatched (C, *spatial)"
+        )
         raise ValueError(
             f"x has {in_channels} channels but w expects w.shape[1] * groups = "
             f"{w_shape[1]} * {groups} = {w_shape[1] * groups} (w.shape={w_shape}, groups={groups})"
+            f"{unbatched}"
         )
     if out_channels % groups:
         raise ValueError(

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from ._shapes import check_int
 
@@ -80,3 +82,41 @@ def set_num_threads(threads: int) -> None:
 def kernel_threads() -> int:
     """The setting, capped at numba's pool size (for numba.set_num_threads)."""
     return min(get_num_threads(), _numba_limit())
+
+
+# Helper threads for serial compiled kernels (numba ``nogil``), kept across calls:
+# starting threads for every call costs about a millisecond. A forked child has none
+# of its parent's threads, so it starts its own.
+_HELPERS: list[tuple[int, ThreadPoolExecutor]] = []
+_HELPERS_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_HELPERS.clear)
+
+
+def _helpers(count: int) -> ThreadPoolExecutor:
+    with _HELPERS_LOCK:
+        if not _HELPERS or _HELPERS[0][0] < count:
+            if _HELPERS:
+                _HELPERS[0][1].shutdown(wait=False)
+            _HELPERS[:] = [(count, ThreadPoolExecutor(count, "ndconv-worker"))]
+        return _HELPERS[0][1]
+
+
+def run_workers(work: Callable[[int], None], workers: int) -> None:
+    """Run ``work(0)``, ..., ``work(workers - 1)`` side by side, and wait for all.
+
+    The caller runs ``work(0)`` itself, helper threads the others; ``work``
+    should release the GIL (a ``nogil`` kernel) for this to be parallel.
+
+    >>> done = []
+    >>> run_workers(done.append, 3)
+    >>> sorted(done)
+    [0, 1, 2]
+    """
+    if workers == 1:
+        work(0)
+        return
+    helpers = [_helpers(workers - 1).submit(work, i) for i in range(1, workers)]
+    work(0)
+    for helper in helpers:
+        helper.result()

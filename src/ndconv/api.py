@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._adjoint import input_gradient, weight_gradient
 from ._dtypes import as_array, is_dask_array, resolve_dtypes
+from ._limits import check_result_fits
 from ._shapes import (
     CORRELATE_MODES,
     ConvSpec,
@@ -60,8 +61,12 @@ def _check_out(
     out: object, shape: tuple[int, ...], dtype: np.dtype, inputs: dict[str, np.ndarray | None],
     name: str = "out",
 ) -> np.ndarray | None:
-    """Check a caller's output array before any work: type, shape, dtype, writable, no alias."""
+    """Check a caller's output array before any work: type, shape, dtype, writable, no alias.
+
+    Without one, check that a new result of ``shape`` fits in memory instead.
+    """
     if out is None:
+        check_result_fits(shape, dtype)
         return None
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray or None; got {type(out).__name__}")
@@ -185,10 +190,30 @@ def conv(
         Mismatched ranks or channels, ``groups`` not dividing the channels,
         stride or dilation below 1, negative padding, a kernel larger than the
         padded input, unknown padding strings, modes or algorithms.
+    MemoryError
+        Before any work, when the result would not fit in physical memory, or
+        when the requested algorithm (under ``"auto"``: every algorithm) needs
+        more scratch memory than :func:`ndconv.get_workspace_limit`; the
+        message names the bytes and how to raise the limit.
 
     See Also
     --------
     conv_transpose, conv_grad, correlate, output_shape
+
+    Notes
+    -----
+    NaN and Inf stay local. A non-finite value in ``x`` makes non-finite
+    exactly the outputs one of whose kernel taps lands on it (or on a copy of
+    it made by the padding mode), whatever the weight there: ``inf * 0`` is
+    NaN. A non-finite value in ``w`` makes its whole output channel
+    non-finite, since its tap meets every window, zero padding included.
+    Every other output is what finite data would give. This holds for every
+    algorithm: those that would spread a NaN further (FFT) are never given
+    non-finite data, even when requested by name; the call runs the best
+    algorithm that keeps them local instead (see :attr:`ndconv.Plan.fallback`).
+    Finding out costs one ``isfinite`` pass over floating inputs, and only
+    when such an algorithm was chosen. The error bounds of each algorithm are
+    in ``docs/reliability.md``.
 
     Examples
     --------
@@ -430,6 +455,7 @@ def _correlation_call(
         )
     padding = correlate_padding(mode, k_shape)
     spec = conv_spec((1, 1, *a_shape), (1, 1, *k_shape), padding=padding, dtype=compute)
+    check_result_fits(spec.out_spatial, result)
     return spec, compute, result
 
 

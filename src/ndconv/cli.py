@@ -341,6 +341,9 @@ def _run_apply(args: argparse.Namespace) -> int:
     fit = "normalize" if args.normalize else "clip" if args.clip else "error"
     # Headers first: a missing, damaged or oversized input fails before anything is written.
     infos = {job.source: image_info(job.source, max_pixels=args.max_pixels) for job in jobs}
+    if len(infos) > 1:  # and damage inside the pixel data of a later input, decoded once here
+        for source in infos:
+            read_image(source, alpha=False, max_pixels=args.max_pixels)
     with _progress(sum(len(job.kernels) for job in jobs), "map") as advance:
         for job in jobs:
             info = infos[job.source]

@@ -210,7 +210,18 @@ def _read(path: Path, max_pixels: int, decode: bool) -> tuple[ImageInfo, np.ndar
 
 
 def _read_npy(path: Path, max_pixels: int, decode: bool) -> tuple[ImageInfo, np.ndarray | None]:
-    # A memory map reads the header only; the pixels are read after the size check.
+    # The header first: the size it claims is checked before anything is mapped or read.
+    with path.open("rb") as stream:
+        major, _ = np.lib.format.read_magic(stream)
+        read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(stream)
+        needed = stream.tell() + math.prod(shape) * dtype.itemsize
+    if len(shape) in (2, 3):
+        _check_pixels(ImageInfo(path, "NPY", shape, dtype), max_pixels)
+    if path.stat().st_size < needed and not dtype.hasobject:
+        raise ImageError(f"{path}: the file is truncated ({path.stat().st_size} bytes; its "
+                         f"header describes {needed})")
     mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     if mapped.ndim not in (2, 3) or mapped.dtype.kind not in "biuf" or mapped.size == 0:
         raise ImageError(

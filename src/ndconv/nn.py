@@ -291,7 +291,7 @@ class Conv(Layer):
         self._options = {
             "stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
             "padding_mode": check_choice(padding_mode, PADDING_MODES, "padding_mode"),
-            "algorithm": check_choice(algorithm, ("auto", *ALGORITHMS), "algorithm"),
+            "algorithm": check_choice(algorithm, ("auto", *sorted(ALGORITHMS)), "algorithm"),
         }
         self._add_weight_and_bias(weight_shape, out_channels, bias=bias, dtype=dtype, rng=rng)
 
@@ -424,7 +424,7 @@ class ConvTranspose(Layer):
         )
         self._options = {
             "stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
-            "algorithm": check_choice(algorithm, ("auto", *ALGORITHMS), "algorithm"),
+            "algorithm": check_choice(algorithm, ("auto", *sorted(ALGORITHMS)), "algorithm"),
         }
         self._output_padding = output_padding
         self._add_weight_and_bias(weight_shape, out_channels, bias=bias, dtype=dtype, rng=rng)

@@ -13,10 +13,18 @@ tiering of a JIT). Inside
 and the winner is remembered in memory and in the on-disk cache
 (:mod:`ndconv._cache`), like cuDNN's benchmark mode or FFTW's wisdom.
 
+Two rules come before speed. Memory: an algorithm whose workspace exceeds
+:func:`ndconv.get_workspace_limit` is not a candidate, and requesting one by
+name raises ``MemoryError`` naming the bytes it needs and the limit, before
+anything is allocated. Non-finite data: an algorithm that spreads a NaN or
+Inf beyond the windows covering it (``Algorithm.spreads_nonfinite``: FFT)
+never sees such data, even when requested by name; the plan's ``fallback``,
+the best algorithm that keeps them local, runs instead.
+
 >>> import ndconv
 >>> p = ndconv.plan((1, 1, 512, 512), (1, 1, 3, 3), "float32", padding="same")
 >>> sorted(p.estimates)
-['direct', 'fft', 'numpy', 'small']
+['direct', 'fft', 'gemm', 'numpy', 'small', 'winograd']
 >>> p.algorithm == min(p.estimates, key=p.estimates.get)
 True
 """
@@ -39,7 +47,8 @@ from numpy.typing import DTypeLike
 
 from ._cache import cache_dir, write_atomically
 from ._dtypes import resolve_dtypes
-from ._shapes import ConvSpec, conv_spec
+from ._limits import format_bytes, get_workspace_limit
+from ._shapes import ConvSpec, check_shape, conv_spec
 from .algorithms import ALGORITHMS, Algorithm, get_algorithm
 from .algorithms.costs import DEFAULT_MACHINE
 
@@ -49,11 +58,11 @@ _AUTOTUNING: ContextVar[bool] = ContextVar("ndconv_autotuning", default=False)
 _MEASURED: dict[str, dict[str, float]] = {}
 _MEASURED_LOCK = threading.Lock()
 _AUTOTUNE_FILE = "autotune.json"
-# The plan cache: (spec, requested, autotuning) -> [plan, calls so far]. A plan is
-# re-made when its call count reaches a power of two, which picks up kernels that
-# became ready and the growing reuse at a negligible amortised cost. Cleared when it
-# holds _MAX_PLANS entries; races between threads only miscount calls.
-_PLANS: dict[tuple[ConvSpec, str, bool], list[Any]] = {}
+# The plan cache: (spec, requested, autotuning, workspace limit) -> [plan, calls so far].
+# A plan is re-made when its call count reaches a power of two, which picks up kernels
+# that became ready and the growing reuse at a negligible amortised cost. Cleared when
+# it holds _MAX_PLANS entries; races between threads only miscount calls.
+_PLANS: dict[tuple[ConvSpec, str, bool, int], list[Any]] = {}
 _MAX_PLANS = 4096
 
 
@@ -76,8 +85,11 @@ class Plan:
         Memory the chosen algorithm allocates beyond the output.
     fallback : str or None
         When the chosen algorithm is trusted only on some data (FFT), the
-        algorithm that runs instead if its guard refuses the caller's arrays
-        (integers, NaN or Inf, a wide range of magnitudes); None otherwise.
+        algorithm that runs instead on data it must not see: under ``"auto"``,
+        arrays its guard refuses (integers, NaN or Inf, a wide range of
+        magnitudes); when it was requested by name, arrays holding NaN or Inf
+        (which it would spread to outputs whose windows do not cover them).
+        Always an algorithm that keeps non-finite values local. None otherwise.
     """
 
     algorithm: str
@@ -88,12 +100,62 @@ class Plan:
     fallback: str | None = None
 
 
-def _candidates(spec: ConvSpec) -> list[Algorithm]:
+def _fitting(spec: ConvSpec, limit: int) -> list[Algorithm]:
+    """Algorithms supporting ``spec`` within the workspace limit, the reference loop last.
+
+    The reference loop is only included when no other algorithm qualifies.
+    """
     supported = [
         a for name, a in ALGORITHMS.items()
-        if name != "reference" and a.supports(spec)
+        if name != "reference" and a.supports(spec) and a.workspace(spec) <= limit
     ]
-    return supported or [ALGORITHMS["reference"]]
+    reference = ALGORITHMS["reference"]
+    return supported or ([reference] if reference.workspace(spec) <= limit else [])
+
+
+def _candidates(spec: ConvSpec, limit: int) -> list[Algorithm]:
+    """The algorithms ``"auto"`` chooses from; ``MemoryError`` if none fits the limit."""
+    fitting = _fitting(spec, limit)
+    if not fitting:
+        supported = [a for a in ALGORITHMS.values() if a.supports(spec)]
+        smallest = min(supported, key=lambda a: a.workspace(spec))
+        needed = smallest.workspace(spec)
+        raise MemoryError(
+            f"no algorithm fits this convolution in the workspace limit of {limit} bytes "
+            f"({format_bytes(limit)}): the least any needs is {needed} bytes "
+            f"({format_bytes(needed)}, algorithm={smallest.name!r}); raise the limit with "
+            f"ndconv.set_workspace_limit({needed}) or more, or compute in chunks with ndconv.dask"
+        )
+    return fitting
+
+
+def _check_workspace(algorithm: Algorithm, spec: ConvSpec, limit: int) -> int:
+    """The workspace of a requested algorithm; ``MemoryError`` if it exceeds the limit."""
+    needed = algorithm.workspace(spec)
+    if needed > limit:
+        raise MemoryError(
+            f"algorithm={algorithm.name!r} needs {needed} bytes ({format_bytes(needed)}) of "
+            f"workspace for this convolution, more than the workspace limit of {limit} bytes "
+            f"({format_bytes(limit)}); raise the limit with ndconv.set_workspace_limit({needed}) "
+            f"or more, or use algorithm='auto' to pick an algorithm that fits"
+        )
+    return needed
+
+
+def _keeps_nonfinite_local(algorithm: Algorithm) -> bool:
+    """Trusted on any data: no guard, and a NaN or Inf reaches only the windows covering it."""
+    return algorithm.guard is None and not algorithm.spreads_nonfinite
+
+
+def _best_local(seconds: dict[str, float]) -> str:
+    """The fastest of ``seconds`` that keeps non-finite values local (else the reference)."""
+    local = {n: s for n, s in seconds.items() if _keeps_nonfinite_local(ALGORITHMS[n])}
+    return min(local, key=local.__getitem__) if local else "reference"
+
+
+def _all_finite(arrays: tuple[np.ndarray, ...]) -> bool:
+    """No NaN or Inf: one ``isfinite`` pass per floating array (integers always pass)."""
+    return all(a.dtype.kind not in "fc" or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def _spec_key(spec: ConvSpec) -> str:
@@ -203,10 +265,17 @@ def plan_spec(spec: ConvSpec, requested: str = "auto", calls: int = 1) -> Plan:
     ``calls`` is how many calls with this spec have been made, this one included.
     """
     algorithm = check_algorithm(spec, requested)
+    limit = get_workspace_limit()
     if algorithm is not None:
-        return Plan(requested, {requested: _estimate(algorithm, spec, calls)}, False,
-                    "requested by the caller", algorithm.workspace(spec))
-    candidates = _candidates(spec)
+        workspace = _check_workspace(algorithm, spec, limit)
+        estimate = {requested: _estimate(algorithm, spec, calls)}
+        if not algorithm.spreads_nonfinite:
+            return Plan(requested, estimate, False, "requested by the caller", workspace)
+        local = _best_local({a.name: _estimate(a, spec, calls) for a in _fitting(spec, limit)})
+        reason = (f"requested by the caller; data holding NaN or Inf run {local!r} instead, "
+                  f"which keeps them local ({requested!r} would spread them)")
+        return Plan(requested, estimate, False, reason, workspace, local)
+    candidates = _candidates(spec, limit)
     measured = _AUTOTUNING.get() and len(candidates) > 1
     seconds = (
         _measure(spec, candidates) if measured
@@ -218,11 +287,18 @@ def plan_spec(spec: ConvSpec, requested: str = "auto", calls: int = 1) -> Plan:
     else:
         how = "fastest measured" if measured else "lowest estimated cost"
         reason = f"{how} of {len(candidates)} candidates"
-    fallback = None
-    if ALGORITHMS[best].guard is not None:
-        unguarded = {n: s for n, s in seconds.items() if ALGORITHMS[n].guard is None}
-        fallback = min(unguarded, key=unguarded.__getitem__) if unguarded else "reference"
+    fallback = None if _keeps_nonfinite_local(ALGORITHMS[best]) else _best_local(seconds)
     return Plan(best, seconds, measured, reason, ALGORITHMS[best].workspace(spec), fallback)
+
+
+def _refuses(algorithm: Algorithm, spec: ConvSpec, requested: str,
+             data: tuple[np.ndarray, np.ndarray] | None) -> bool:
+    """Whether ``data`` must not go through the planned ``algorithm`` (its plan has a fallback)."""
+    if data is None:  # nothing to vouch for the data: only algorithms trusted on all data run
+        return True
+    if requested == "auto" and algorithm.guard is not None:
+        return algorithm.guard(*data, spec) is not None  # it refuses NaN and Inf itself
+    return algorithm.spreads_nonfinite and not _all_finite(data)
 
 
 def choose_algorithm(
@@ -233,18 +309,21 @@ def choose_algorithm(
     """Return the algorithm that will compute ``spec``.
 
     ``data`` is the caller's ``(x, w)`` as given (before any cast). A plan
-    whose algorithm has a data guard (FFT) is only followed when ``data`` is
-    given and the guard accepts it; otherwise its unguarded fallback runs.
+    with a fallback is only followed when ``data`` is given and passes its
+    check; otherwise the fallback runs. The check is the algorithm's guard
+    under ``"auto"`` (FFT: integers, NaN or Inf, a wide range of
+    magnitudes), and for an algorithm requested by name that spreads
+    non-finite values, one ``isfinite`` pass over the floating arrays.
 
     Examples
     --------
     >>> from ndconv._shapes import conv_spec
     >>> choose_algorithm(conv_spec((16, 64, 56, 56), (64, 64, 1, 1))).name
-    'numpy'
+    'gemm'
     >>> choose_algorithm(conv_spec((1, 1, 8, 8), (1, 1, 3, 3)), "reference").name
     'reference'
     """
-    key = (spec, requested, _AUTOTUNING.get())
+    key = (spec, requested, _AUTOTUNING.get(), get_workspace_limit())
     entry = _PLANS.get(key)
     if entry is None:
         if len(_PLANS) >= _MAX_PLANS:
@@ -256,7 +335,7 @@ def choose_algorithm(
         if calls & (calls - 1) == 0:
             entry[0] = plan_spec(spec, requested, calls)
     chosen = ALGORITHMS[entry[0].algorithm]
-    if entry[0].fallback is not None and (data is None or chosen.guard(*data, spec) is not None):
+    if entry[0].fallback is not None and _refuses(chosen, spec, requested, data):
         return ALGORITHMS[entry[0].fallback]
     return chosen
 
@@ -295,8 +374,14 @@ def execute(
     requested: str = "auto",
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run the forward convolution described by ``spec`` (no bias)."""
-    return run_algorithm(choose_algorithm(spec, requested), x, w, spec, out)
+    """Run the forward convolution described by ``spec`` (no bias): the gradients' entry.
+
+    Guards judge the caller's arrays, not derived ones, so under ``"auto"`` a
+    guarded plan runs its fallback here; an algorithm requested by name that
+    spreads non-finite values still gets the NaN/Inf check on ``x`` and ``w``.
+    """
+    data = None if requested == "auto" else (x, w)
+    return run_algorithm(choose_algorithm(spec, requested, data), x, w, spec, out)
 
 
 def plan(
@@ -328,18 +413,26 @@ def plan(
         The chosen algorithm, every candidate's estimated (or, inside
         :func:`autotune`, measured) seconds, the reason and the workspace.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For the arguments :func:`ndconv.conv` would reject.
+    MemoryError
+        When the requested algorithm, or under ``"auto"`` every algorithm,
+        needs more workspace than :func:`ndconv.get_workspace_limit`.
+
     Examples
     --------
     >>> import ndconv
     >>> p = ndconv.plan((16, 64, 56, 56), (64, 64, 1, 1), "float32")
     >>> p.algorithm, p.reason
-    ('numpy', 'lowest estimated cost of 4 candidates')
+    ('gemm', 'lowest estimated cost of 5 candidates')
     """
-    probe = np.empty(0, dtype=dtype)
-    compute, _ = resolve_dtypes({"x": probe, "w": probe})
+    compute, _ = resolve_dtypes({"dtype": np.empty(0, dtype=dtype)})
     spec = conv_spec(
-        x_shape, w_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        padding_mode=padding_mode, dtype=compute,
+        check_shape(x_shape, "x_shape"), check_shape(w_shape, "w_shape"), stride=stride,
+        padding=padding, dilation=dilation, groups=groups, padding_mode=padding_mode,
+        dtype=compute,
     )
     return plan_spec(spec, algorithm)
 

@@ -17,7 +17,7 @@ algorithm serves them too.
 The planner, the tests and the benchmarks all iterate over :data:`ALGORITHMS`.
 
 >>> sorted(ALGORITHMS)
-['direct', 'fft', 'numpy', 'reference', 'small']
+['direct', 'fft', 'gemm', 'numpy', 'reference', 'small', 'winograd']
 >>> get_algorithm("refernce")
 Traceback (most recent call last):
 ValueError: algorithm='refernce' is not valid; expected one of ... (did you mean 'reference'?)
@@ -42,9 +42,18 @@ from .costs import (
 )
 from .direct import correlate_direct, setup_seconds, supports_direct
 from .fft import correlate_fft, fft_cost, fft_guard, fft_workspace
+from .gemm import correlate_gemm, gemm_cost, gemm_setup, gemm_workspace, supports_gemm
 from .reference import correlate_reference
 from .small import correlate_small, small_cost, small_setup, supports_small
 from .vectorized import correlate_vectorized
+from .winograd import (
+    correlate_winograd,
+    supports_winograd,
+    winograd_cost,
+    winograd_guard,
+    winograd_setup,
+    winograd_workspace,
+)
 
 RunFunction = Callable[[np.ndarray, np.ndarray, ConvSpec, "np.ndarray | None"], np.ndarray]
 
@@ -77,6 +86,14 @@ class Algorithm:
         only trusted on some data (FFT), the reason these arrays must not go
         through it, or None. ``"auto"`` runs the guard on the caller's arrays
         and falls back to the best unguarded algorithm when it objects.
+    spreads_nonfinite : bool
+        Whether one NaN or Inf can reach outputs whose window does not cover
+        it (FFT mixes every value into every output; Winograd a tile's).
+        The planner then never lets non-finite data through it, even when it
+        is requested by name: a NaN or Inf in ``x`` or ``w`` sends the call
+        to the best algorithm that keeps them local (``Plan.fallback``). The
+        guard of such an algorithm must refuse non-finite data itself, since
+        ``"auto"`` asks only the guard.
     summary : str
         One line for listings.
     """
@@ -89,6 +106,7 @@ class Algorithm:
     summary: str
     setup: Callable[[ConvSpec], float] = _nothing_to_set_up
     guard: Callable[[np.ndarray, np.ndarray, ConvSpec], str | None] | None = None
+    spreads_nonfinite: bool = False
 
 
 def _any_spec(spec: ConvSpec) -> bool:
@@ -132,6 +150,16 @@ ALGORITHMS: dict[str, Algorithm] = {
             fft_workspace,
             "products of scipy.fft spectra, for large kernels; guarded (see fft_guard)",
             guard=fft_guard,
+            spreads_nonfinite=True,
+        ),
+        Algorithm(
+            "gemm",
+            correlate_gemm,
+            supports_gemm,
+            gemm_cost,
+            gemm_workspace,
+            "im2col tiles in a bounded buffer, then BLAS matrix products (many channels)",
+            setup=gemm_setup,
         ),
         Algorithm(
             "numpy",
@@ -140,6 +168,18 @@ ALGORITHMS: dict[str, Algorithm] = {
             vectorized_cost,
             vectorized_workspace,
             "NumPy strided views and batched matmul, looping over the shorter axis",
+        ),
+        Algorithm(
+            "winograd",
+            correlate_winograd,
+            supports_winograd,
+            winograd_cost,
+            winograd_workspace,
+            "F(4x4,3x3) or F(2x2,3x3) minimal filtering, 3x3 stride 1; guarded (see "
+            "winograd_guard)",
+            setup=winograd_setup,
+            guard=winograd_guard,
+            spreads_nonfinite=True,
         ),
     )
 }

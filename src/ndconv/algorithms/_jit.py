@@ -25,11 +25,16 @@ _CACHE_FORMAT = "cache format 1: module ndconv_kernel_<sha256 of this file>"
 _DIRECTORY = "direct"
 
 
+def _options(parallel: bool) -> str:
+    # A serial kernel releases the GIL, so Python threads can run it side by side.
+    return "parallel=True" if parallel else "nogil=True"
+
+
 def _module_source(source: str, parallel: bool) -> str:
     return (
         f"# ndconv compiled kernel, {_CACHE_FORMAT}\n"
         "import numpy as np\nfrom numba import njit, prange\n\n\n"
-        f"@njit(parallel={parallel}, cache=True)\n{source}"
+        f"@njit({_options(parallel)}, cache=True)\n{source}"
     )
 
 
@@ -45,8 +50,10 @@ def is_cached(source: str, parallel: bool) -> bool:
     return directory is not None and (directory / f"{_module_name(source, parallel)}.py").exists()
 
 
-def compile_source(source: str, parallel: bool) -> Callable[..., None]:
-    """The numba dispatcher of the function ``correlate`` defined by ``source``.
+def compile_source(
+    source: str, parallel: bool, function: str = "correlate"
+) -> Callable[..., None]:
+    """The numba dispatcher of ``function``, the one function ``source`` defines.
 
     Compilation itself happens on the first call, for the argument types of
     that call (or is loaded from disk).
@@ -58,7 +65,8 @@ def compile_source(source: str, parallel: bool) -> Callable[..., None]:
     if directory is None:
         namespace: dict[str, object] = {"np": np, "prange": prange}
         exec(compile(source, "<ndconv kernel>", "exec"), namespace)
-        return njit(parallel=parallel)(namespace["correlate"])  # type: ignore[no-any-return]
+        options = {"parallel": True} if parallel else {"nogil": True}
+        return njit(**options)(namespace[function])  # type: ignore[no-any-return]
     stem = _module_name(source, parallel)
     path = directory / f"{stem}.py"
     if not path.exists():
@@ -69,4 +77,4 @@ def compile_source(source: str, parallel: bool) -> Callable[..., None]:
     # numba's cache loader finds the function's module by name.
     sys.modules[name] = module
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.correlate  # type: ignore[no-any-return]
+    return getattr(module, function)  # type: ignore[no-any-return]

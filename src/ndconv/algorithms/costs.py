@@ -35,7 +35,24 @@ class MachineModel:
     direct_seconds_per_launch: float = 30e-6
     small_seconds_per_mac: float = 1e-9
     small_seconds_per_call: float = 4e-6
+    #: One BLAS thread's rate on large products (sgemm about 88 GFLOP/s per core).
     gemm_seconds_per_mac: float = 22e-12
+    #: Product dimension below which BLAS slows down (roughly as (size / this) ** 0.8).
+    gemm_full_speed_size: int = 24
+    gemm_seconds_per_product: float = 8e-6
+    gemm_seconds_per_worker: float = 40e-6
+    gather_seconds_per_byte: float = 0.05e-9
+    gather_seconds_per_run: float = 7e-9
+    #: Winograd, per worker: products per multiply-add at full speed (BLAS on one thread),
+    #: reached from this many rows and inner size on (slower as (size / it) ** 0.6);
+    #: transforms per transformed value and term summed (6 for F(4x4), 4 for F(2x2));
+    #: the weights' transform per kernel; fixed costs per call.
+    winograd_seconds_per_mac: float = 35e-12
+    winograd_full_speed_size: int = 64
+    winograd_seconds_per_input_term: float = 0.19e-9
+    winograd_seconds_per_output_term: float = 0.1e-9
+    winograd_seconds_per_weight: float = 60e-9
+    winograd_seconds_per_call: float = 200e-6
     fft_seconds_per_flop: float = 0.1e-9
     fft_seconds_per_call: float = 80e-6
     copy_seconds_per_byte: float = 0.3e-9

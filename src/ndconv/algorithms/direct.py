@@ -275,7 +275,8 @@ def correlate_direct(
     """Feature maps of ``x`` under ``w`` by compiled, row-vectorised direct loops.
 
     Same contract as :func:`ndconv.algorithms.reference.correlate_reference`.
-    Zero padding is applied inside the kernel; the other padding modes are
+    Zero padding is applied inside the kernel (copied first when a weight is
+    not finite, so that it meets the zeros); the other padding modes are
     copied first.
 
     Examples
@@ -289,7 +290,10 @@ def correlate_direct(
     dtype = np.result_type(x, w)
     if out is None:
         out = np.empty((spec.batch, spec.out_channels, *spec.out_spatial), dtype=dtype)
-    if spec.padding_mode == "zeros":
+    # The kernel skips taps that fall on zero padding, which is exact unless a weight is
+    # NaN or Inf: NaN * 0 and Inf * 0 are NaN, so then the zeros are copied in.
+    padded = any(lo or hi for lo, hi in spec.padding)
+    if spec.padding_mode == "zeros" and (not padded or np.isfinite(w).all()):
         source, lo = np.ascontiguousarray(x), [lo for lo, _ in spec.padding]
     else:
         source, lo = np.ascontiguousarray(pad(x, spec.padding, spec.padding_mode)), [0] * spec.ndim

@@ -15,6 +15,9 @@ not per element like the direct sum, so small outputs next to large ones lose
 accuracy, and one NaN or Inf spreads to every output. ``"auto"`` therefore
 runs :func:`fft_guard` on the caller's arrays first and computes directly
 when the data are integers, not finite, or span a wide range of magnitudes.
+Requested by name, FFT still never sees NaN or Inf: its registry entry sets
+``spreads_nonfinite``, and the planner sends such data to an algorithm that
+keeps them local.
 """
 
 from __future__ import annotations
