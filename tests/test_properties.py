@@ -338,7 +338,10 @@ def test_centred_delta_kernel_with_same_padding_is_the_identity(case, data):
     w[(slice(None), 0, *(k // 2 for k in kernel))] = 1.0
     got = ndconv.conv(x, w, padding="same", dilation=dilation, groups=channels,
                       padding_mode=mode)
-    np.testing.assert_array_equal(got, x)
+    # Exact for the direct sums; "auto" may plan FFT (with cold kernel caches), whose
+    # error is normwise, within its documented bound (docs/reliability.md).
+    scale = float(np.abs(x).max(initial=0.0))
+    np.testing.assert_allclose(got, x, rtol=1e-12, atol=1e-13 * scale)
 
 
 @budget(60)

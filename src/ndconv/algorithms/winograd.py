@@ -300,7 +300,7 @@ def kernel_source(m: int) -> str:
         "            if per_in == 1:",
         "                for k in range(per_out):",
         "                    weight = u[p, g, k, 0]",
-        "                    for t in range(lanes):",
+        "                    for t in range(span):",
         "                        mp[g * per_out + k, t] = weight * vg[0, t]",
         "                continue",
         "            for k0 in range(0, per_out, kb):",
@@ -385,7 +385,8 @@ def scan(x, groups, lo_h, lo_w, m, tiles_w, limit, sums, counts, ratios, peaks, 
             line = sums[ng, br]
             finite = 0
             for c in range(g * per_group, (g + 1) * per_group):
-                top[:] = 0
+                for j in range(top.shape[0]):
+                    top[j] = 0
                 for i in range(2 * br, min(2 * br + 2, height)):
                     row = x[n, c, i]
                     for j in range(width):
@@ -451,7 +452,7 @@ def tile_ratio(x: np.ndarray, spec: ConvSpec) -> tuple[float, float, bool]:
     ratios = np.ones((planes, tiles_h))
     peaks = np.zeros((planes, tiles_h))
     kernel = _kernel(SCAN_SOURCE, "scan")
-    limit = np.finfo(x.dtype).max
+    limit = x.dtype.type(np.finfo(x.dtype).max)
     workers = max(1, min(kernel_threads(), x.size // _SCAN_ELEMENTS_PER_WORKER))
     for phase in (0, 1):  # the second phase reads every block sum of the first
         run_workers(lambda i, phase=phase: kernel(x.view(), spec.groups, lo_h, lo_w, m, tiles_w,
@@ -562,9 +563,10 @@ def blocking(spec: ConvSpec, threads: int) -> tuple[int, int, int, int]:
     """``(seg, rows, kb, workers)`` of :func:`kernel_source` for ``threads`` threads.
 
     Tiles per segment, segments per block, weight rows per matrix product, and
-    how many workers. A block holds about :data:`BLOCK_TILES` tiles, fewer where the workspace
-    limit (each worker holds a block's transformed inputs and products beside
-    the transformed weights) or OpenBLAS's single-thread size needs it.
+    how many workers. A block holds about :data:`BLOCK_TILES` tiles, fewer
+    where the workspace limit (each worker holds a block's transformed inputs
+    and products beside the transformed weights) or OpenBLAS's single-thread
+    size needs it.
 
     >>> from ndconv._shapes import conv_spec
     >>> blocking(conv_spec((16, 64, 56, 56), (64, 64, 3, 3), padding=1), 2)
@@ -619,7 +621,7 @@ def _kron(m: int) -> np.ndarray:
 
 
 def _layout(spec: ConvSpec) -> tuple[int, int, int, int, int]:
-    """``(m, seg, rows, kb, workers)`` and the tile slots of the whole convolution."""
+    """``(m, seg, rows, kb, workers)`` for ``spec`` with the current thread setting."""
     m = tile_outputs(spec)
     seg, rows, kb, workers = blocking(spec, kernel_threads())
     return m, seg, rows, kb, workers
