@@ -56,7 +56,7 @@ from ._adjoint import input_gradient, weight_gradient
 from ._dtypes import as_array, is_dask_array, resolve_dtypes
 from ._files import save_atomically
 from ._padding import _source_indices
-from ._shapes import CORRELATE_MODES, ConvSpec, check_choice, conv_spec, correlate_padding
+from ._shapes import CORRELATE_MODES, ConvSpec, check_choice, conv_spec
 from .planner import check_algorithm
 
 if TYPE_CHECKING:
@@ -561,25 +561,13 @@ def conv_grad(
 def _plain(a: Any, k: Any, mode: str, algorithm: str, flip: bool) -> da.Array:
     """``correlate``/``convolve`` of plain N-D arrays, checked as ndconv.api checks them."""
     a_, k_ = _operand(a, "a"), _operand(k, "k")
-    compute, result = _dtypes({"a": a_, "k": k_})
-    if a_.ndim != k_.ndim:
-        raise ValueError(
-            f"a and k must have the same number of dims; got a.ndim={a_.ndim} "
-            f"(shape {a_.shape}) and k.ndim={k_.ndim} (shape {k_.shape})"
-        )
-    mode = check_choice(mode, CORRELATE_MODES, "mode")
-    if a_.ndim == 0:
+    if not isinstance(mode, str):
+        check_choice(mode, CORRELATE_MODES, "mode")
+    # The same checks, spec and dtypes as the NumPy path, from its memoised helper.
+    spec, compute, result = api._correlation_call(
+        tuple(a_.shape), tuple(k_.shape), a_.dtype, k_.dtype, mode)
+    if spec is None:  # 0-d
         return (_lazy(a_).astype(compute) * _lazy(k_).astype(compute)).astype(result)
-    for name, array in (("a", a_), ("k", k_)):
-        if array.size == 0:
-            raise ValueError(f"{name} must not be empty; got {name}.shape={array.shape}")
-    if mode == "valid" and any(m < n for m, n in zip(a_.shape, k_.shape)):
-        raise ValueError(
-            f"mode='valid' needs k no larger than a along every axis; got a.shape={a_.shape} "
-            f"and k.shape={k_.shape} (use mode='same' or 'full')"
-        )
-    spec = conv_spec((1, 1, *a_.shape), (1, 1, *k_.shape),
-                     padding=correlate_padding(mode, k_.shape), dtype=compute)
     check_algorithm(spec, algorithm)
     kernel = k_[(slice(None, None, -1),) * k_.ndim] if flip else k_
     out = _forward(_lazy(a_)[np.newaxis, np.newaxis], kernel[np.newaxis, np.newaxis], None, spec,
